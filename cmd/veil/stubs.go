@@ -1,6 +1,6 @@
 package main
 
-// Commands not yet built. Each moves to its own file when implemented.
+// notYet stands in for a command this build does not include yet.
 
 import (
 	"context"
@@ -13,13 +13,3 @@ func notYet(name string) func(context.Context, []string, stdio) int {
 		return 2
 	}
 }
-
-var (
-	cmdServe  = notYet("serve")
-	cmdScan   = notYet("scan")
-	cmdRules  = notYet("rules")
-	cmdVault  = notYet("vault")
-	cmdAgents = notYet("agents")
-	cmdAudit  = notYet("audit")
-	cmdDemo   = notYet("demo")
-)

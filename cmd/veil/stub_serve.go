@@ -1,0 +1,4 @@
+package main
+
+// Placeholder until the command is built; delete this file when it is.
+var cmdServe = notYet("serve")
