@@ -1,0 +1,5 @@
+//go:build cgo
+
+package vault
+
+const cgoEnabled = true
