@@ -1,0 +1,190 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/veilproxy/veil/detectors"
+)
+
+// wsTailSize is how much released text per field a WebSocket connection
+// keeps, per direction, so that a value typed across consecutive messages
+// is caught in the later one. It covers the longest built-in value with
+// separators and its context keyword.
+const wsTailSize = 128
+
+// wsMaxTails bounds the fields whose tails one direction keeps.
+const wsMaxTails = 32
+
+// wsEnv is what a wsScanner needs from the proxy.
+type wsEnv struct {
+	json         bool       // messages are JSON (route websocket.body: json)
+	skip, strict []jsonPath // JSON paths never scanned / scanned strictly
+	// redact scans one value; it returns *blockedError for a block.
+	redact func(ctx context.Context, direction string, text []byte, opts detectors.RedactOptions) ([]byte, error)
+	// secure answers "/secure NAME"; nil: the command is off.
+	secure   func(ctx context.Context, form string) (invitation string, ok bool, err error)
+	diverter detectors.Diverter
+}
+
+// wsScanner scans the text messages of one WebSocket connection in one
+// direction. It keeps, per JSON field (array positions folded), the tail of
+// the text it released, passed as RedactOptions.Preceding for the next
+// message. Not safe for concurrent use: one per direction.
+type wsScanner struct {
+	env       *wsEnv
+	direction string // "request" (client to upstream) or "response"
+	tails     map[string][]byte
+	order     []string // tails' keys, oldest first
+}
+
+// newWSScanner starts the scanner of one direction of a connection.
+func newWSScanner(env *wsEnv, direction string) *wsScanner {
+	return &wsScanner{env: env, direction: direction, tails: make(map[string][]byte)}
+}
+
+// scan returns the message to forward in place of msg.
+//
+// JSON messages have every string value and number literal scanned (skip
+// paths excepted, strict paths strictly). A message that is not JSON on a
+// JSON route is still scanned: Socket.IO-style frames (a numeric packet
+// type followed by JSON) have their JSON part rewritten, anything else is
+// scanned as one text. Nothing is forwarded unscanned.
+func (s *wsScanner) scan(ctx context.Context, msg []byte) ([]byte, error) {
+	if !s.env.json {
+		return s.value(ctx, "", msg, false, false)
+	}
+	out, err := s.scanJSON(ctx, msg)
+	if !errors.Is(err, errMalformed) {
+		return out, err
+	}
+	if i := packetPrefix(msg); i > 0 {
+		out, err := s.scanJSON(ctx, msg[i:])
+		if err == nil {
+			return append(msg[:i:i], out...), nil
+		}
+		if !errors.Is(err, errMalformed) {
+			return nil, err
+		}
+	}
+	return s.value(ctx, "", msg, false, false)
+}
+
+// packetPrefix returns the length of a leading run of ASCII digits followed
+// by the start of a JSON array or object, or 0.
+func packetPrefix(msg []byte) int {
+	i := 0
+	for i < len(msg) && i < 8 && msg[i] >= '0' && msg[i] <= '9' {
+		i++
+	}
+	if i == 0 || i == len(msg) || (msg[i] != '[' && msg[i] != '{') {
+		return 0
+	}
+	return i
+}
+
+// scanJSON rewrites every string value and number literal of doc.
+func (s *wsScanner) scanJSON(ctx context.Context, doc []byte) ([]byte, error) {
+	return rewriteJSON(doc, func(at []string, value string, isNumber bool) (string, bool, error) {
+		if anyCovers(s.env.skip, at) {
+			return "", false, nil
+		}
+		out, err := s.value(ctx, tailKey(at), []byte(value), isNumber, anyCovers(s.env.strict, at))
+		if err != nil {
+			return "", false, err
+		}
+		return string(out), string(out) != value, nil
+	})
+}
+
+// tailKey names a field for its tail: the path with array positions folded,
+// so that $.messages[3].text continues $.messages[2].text.
+func tailKey(at []string) string {
+	var b strings.Builder
+	for _, seg := range at {
+		b.WriteByte(0)
+		if isDecimal(seg) {
+			b.WriteByte('*')
+			continue
+		}
+		b.WriteString(seg)
+	}
+	return b.String()
+}
+
+// isDecimal reports whether s is a non-empty run of ASCII digits.
+func isDecimal(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// value scans one value (a whole text message, or a JSON string or number).
+// A "/secure NAME" text becomes the secure form invitation.
+func (s *wsScanner) value(ctx context.Context, key string, text []byte, isNumber, strict bool) ([]byte, error) {
+	if s.env.secure != nil && !isNumber {
+		if form, ok := secureCommand(text); ok {
+			inv, ok, err := s.env.secure(ctx, form)
+			if err != nil {
+				return nil, &secureCommandError{Err: err}
+			}
+			if ok {
+				return []byte(inv), nil
+			}
+		}
+	}
+	opts := detectors.RedactOptions{Diverter: s.env.diverter, Strict: strict}
+	if !isNumber {
+		opts.Preceding = s.tails[key]
+	}
+	out, err := s.env.redact(ctx, s.direction, text, opts)
+	if err != nil {
+		return nil, err
+	}
+	if !isNumber {
+		s.keepTail(key, out)
+	}
+	return out, nil
+}
+
+// secureCommand recognises "/secure NAME" (surrounding space allowed) and
+// returns NAME.
+func secureCommand(text []byte) (string, bool) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(string(text)), "/secure")
+	if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '\t') {
+		return "", false
+	}
+	name := strings.TrimSpace(rest)
+	if name == "" || strings.ContainsAny(name, " \t\r\n") {
+		return "", false
+	}
+	return name, true
+}
+
+// keepTail appends released text to the tail of key, bounded.
+func (s *wsScanner) keepTail(key string, released []byte) {
+	t, ok := s.tails[key]
+	if !ok {
+		if len(s.order) >= wsMaxTails {
+			delete(s.tails, s.order[0])
+			s.order = s.order[1:]
+		}
+		s.order = append(s.order, key)
+	}
+	if len(released) >= wsTailSize {
+		t = append(t[:0], released[len(released)-wsTailSize:]...)
+	} else {
+		t = append(t, released...)
+		if over := len(t) - wsTailSize; over > 0 {
+			t = append(t[:0], t[over:]...)
+		}
+	}
+	s.tails[key] = t
+}
