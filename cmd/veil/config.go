@@ -97,14 +97,23 @@ func parseConfig(name string, data []byte) (*fileConfig, error) {
 				cfg.Routes[i].Pos = posOf(display, n)
 			}
 		}
+		if n := mapValue(doc, "detectors"); n != nil {
+			cfg.Detectors.Pos = posOf(display, n)
+		}
 		for i, n := range seqItems(mapValue(mapValue(doc, "detectors"), "rules")) {
 			if i < len(cfg.Detectors.Rules) {
 				cfg.Detectors.Rules[i].Pos = posOf(display, n)
 			}
 		}
 		for i, n := range seqItems(mapValue(doc, "forms")) {
-			if i < len(cfg.Forms) {
-				cfg.Forms[i].Pos = posOf(display, n)
+			if i >= len(cfg.Forms) {
+				break
+			}
+			cfg.Forms[i].Pos = posOf(display, n)
+			for j, f := range seqItems(mapValue(n, "fields")) {
+				if j < len(cfg.Forms[i].Fields) {
+					cfg.Forms[i].Fields[j].Pos = posOf(display, f)
+				}
 			}
 		}
 	}

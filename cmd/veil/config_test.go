@@ -124,3 +124,23 @@ func FuzzParseConfig(f *testing.F) {
 		_, _ = parseConfig("fuzz.yaml", data)
 	})
 }
+
+func TestParseConfigRuleErrorsNameFileLineRuleAndField(t *testing.T) {
+	const yaml = `data_dir: /x
+detectors:
+  rules:
+    - id: acme_mrn
+      type: mrn
+      pattern: '(?i)MRN[:#\s]*(?<v>\d{7,10}'
+      keywords: [mrn]
+`
+	_, err := parseConfig("/etc/veil/veil.yaml", []byte(yaml))
+	if err == nil {
+		t.Fatal("a rule with an unbalanced pattern was accepted")
+	}
+	for _, w := range []string{"veil.yaml:6:", "acme_mrn", "pattern"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not mention %q", err, w)
+		}
+	}
+}
