@@ -1,94 +1,398 @@
 package detectors
 
-// TEMPORARY STUB: the real engine replaces this file. It exists so that
-// packages depending on detectors compile against the final signatures.
-
 import (
+	"bytes"
 	"context"
-	"regexp"
+	_ "embed"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
-// Config is the detectors: section of the config file.
-type Config struct {
-	Defaults *bool             `yaml:"defaults"` // nil means true
-	Disable  []string          `yaml:"disable"`
-	Actions  map[string]string `yaml:"actions"`
-	Rules    []RuleSpec        `yaml:"rules"`
+//go:embed defaults.yaml
+var defaultsYAML []byte
+
+// DefaultRulesYAML returns a copy of the embedded default rules file.
+func DefaultRulesYAML() []byte { return bytes.Clone(defaultsYAML) }
+
+// RuleInfo describes a compiled rule for listings.
+type RuleInfo struct {
+	ID, Type, Action string
+	Source           string // "default" or the config file name
+	Description      string
 }
 
-// RuleSpec is one rule as written in YAML.
-type RuleSpec struct {
-	Pos     Pos    `yaml:"-"`
-	ID      string `yaml:"id"`
-	Type    string `yaml:"type"`
-	Pattern string `yaml:"pattern"`
-	Action  string `yaml:"action"`
-	Mask    string `yaml:"mask"`
+// SampleFailure is a rule sample that did not behave as written.
+type SampleFailure struct {
+	Rule   string
+	Sample string
+	Want   string // "match" or "no_match"
 }
-
-// Validate reports every problem in c at once.
-func (c Config) Validate() error { return nil }
 
 // Engine is a compiled, immutable rule set, safe for concurrent use.
-type Engine struct{ card *regexp.Regexp }
+type Engine struct {
+	all       []*Rule // every enabled rule, in order
+	rules     []*Rule // rules that run on islands
+	lineRules []*Rule // configured rules without keywords: all text
+	actions   map[string]Action
+	strict    *Rule
 
-// Compile builds an Engine from cfg (embedded defaults included unless
-// cfg.Defaults is false).
-func Compile(cfg Config) (*Engine, error) {
-	return &Engine{card: regexp.MustCompile(`\b(?:\d[ -]?){12,18}\d\b`)}, nil
+	ac        *acMatcher
+	kwLook    []int // per keyword: how far past a segment holding it to scan
+	kwOwner   []kwOwner
+	maxAfter  int
+	maxBefore int
+	maxBack   int
 }
 
-// Find returns the resolved findings in text, ordered by Start, without
-// overlaps.
-func (e *Engine) Find(ctx context.Context, text []byte, opts RedactOptions) ([]Finding, error) {
-	var out []Finding
-	for _, m := range e.card.FindAllIndex(text, -1) {
-		out = append(out, Finding{Type: "card", Rule: "card_pan", Start: m[0], End: m[1], Confidence: 1, Action: ActionMask})
+type kwOwner struct {
+	rule int
+	ctx  bool
+}
+
+// Compile builds an Engine from cfg: the embedded defaults (unless
+// cfg.Defaults is false), with configured rules replacing defaults of the
+// same id, less the disabled ones. Every problem is reported at once, each
+// as "file:line: rule \"id\": field: message"; a rule sample that fails is
+// a problem too.
+func Compile(cfg Config) (*Engine, error) {
+	e, errs := compile(cfg)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	for _, r := range e.all {
+		for _, f := range e.runSamples(r) {
+			field := "tests.match"
+			list := r.spec.Tests.Match
+			if f.Want == "no_match" {
+				field, list = "tests.no_match", r.spec.Tests.NoMatch
+			}
+			errs = append(errs, ruleErr(r.spec.Pos, r.ID, r.idx, fmt.Sprintf("%s[%d]", field, slices.Index(list, f.Sample)), "sample %s", map[string]string{"match": "not matched", "no_match": "matched"}[f.Want]))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return e, nil
+}
+
+// TestRules runs every rule's samples and returns those that fail. The
+// error reports problems other than samples.
+func TestRules(cfg Config) ([]SampleFailure, error) {
+	e, errs := compile(cfg)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	var out []SampleFailure
+	for _, r := range e.all {
+		out = append(out, e.runSamples(r)...)
 	}
 	return out, nil
 }
 
-// Redact returns text with every finding masked (or diverted) and the
-// findings relative to text. A block finding does not stop masking; callers
-// check Strongest(findings) == ActionBlock and refuse the message.
-func (e *Engine) Redact(ctx context.Context, text []byte, opts RedactOptions) ([]byte, []Finding, error) {
-	fs, err := e.Find(ctx, text, opts)
+// runSamples checks r's samples with r alone.
+func (e *Engine) runSamples(r *Rule) []SampleFailure {
+	if len(r.spec.Tests.Match)+len(r.spec.Tests.NoMatch) == 0 {
+		return nil
+	}
+	alone := *r // build numbers the rules it gets: keep r's index intact
+	one := build([]*Rule{&alone}, nil)
+	has := func(sample string) bool {
+		fs, err := one.Find(context.Background(), []byte(sample), RedactOptions{})
+		if err != nil {
+			return false
+		}
+		for _, f := range fs {
+			if f.Rule == r.ID {
+				return true
+			}
+		}
+		return false
+	}
+	var out []SampleFailure
+	for _, s := range r.spec.Tests.Match {
+		if !has(s) {
+			out = append(out, SampleFailure{Rule: r.ID, Sample: s, Want: "match"})
+		}
+	}
+	for _, s := range r.spec.Tests.NoMatch {
+		if has(s) {
+			out = append(out, SampleFailure{Rule: r.ID, Sample: s, Want: "no_match"})
+		}
+	}
+	return out
+}
+
+// defaultSpecs decodes the embedded defaults, with positions.
+func defaultSpecs() ([]RuleSpec, error) {
+	var doc struct {
+		Rules []RuleSpec `yaml:"rules"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(defaultsYAML))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("defaults.yaml: %w", err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(defaultsYAML, &root); err != nil {
+		return nil, fmt.Errorf("defaults.yaml: %w", err)
+	}
+	if len(root.Content) > 0 {
+		items := mapNode(root.Content[0], "rules")
+		for i := range doc.Rules {
+			if items != nil && i < len(items.Content) {
+				n := items.Content[i]
+				p := Pos{File: "defaults.yaml", Line: n.Line, Keys: map[string]int{}}
+				for k := 0; k+1 < len(n.Content); k += 2 {
+					p.Keys[n.Content[k].Value] = n.Content[k].Line
+				}
+				doc.Rules[i].Pos = p
+			}
+		}
+	}
+	return doc.Rules, nil
+}
+
+func mapNode(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// compile checks cfg and builds the engine without running samples.
+func compile(cfg Config) (*Engine, []error) {
+	var errs []error
+	timeout, err := cfg.timeout()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	var rules []*Rule
+	if cfg.Defaults == nil || *cfg.Defaults {
+		specs, err := defaultSpecs()
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for i, s := range specs {
+			r, es := compileRule(s, i, false, timeout)
+			r.Source = "default"
+			errs = append(errs, es...)
+			rules = append(rules, r)
+		}
+	}
+	seen := map[string]int{}
+	for i, s := range cfg.Rules {
+		r, es := compileRule(s, i, true, timeout)
+		errs = append(errs, es...)
+		if s.ID != "" {
+			if j, dup := seen[s.ID]; dup {
+				errs = append(errs, ruleErr(s.Pos, s.ID, i, "id", "duplicate id (also rule #%d)", j+1))
+				continue
+			}
+			seen[s.ID] = i
+		}
+		if k := slices.IndexFunc(rules, func(d *Rule) bool { return d.ID == s.ID && d.Source == "default" }); k >= 0 && s.ID != "" {
+			rules[k] = r
+			continue
+		}
+		rules = append(rules, r)
+	}
+	for i, id := range cfg.Disable {
+		k := slices.IndexFunc(rules, func(r *Rule) bool { return r.ID == id })
+		if k < 0 {
+			errs = append(errs, fmt.Errorf("%sdetectors: disable[%d]: unknown rule %q", cfg.Pos.At("disable"), i, id))
+			continue
+		}
+		rules = slices.Delete(rules, k, k+1)
+	}
+	actions := map[string]Action{}
+	types := map[string]bool{"digits": true}
+	for _, r := range rules {
+		types[r.Type] = true
+	}
+	for _, typ := range sortedKeys(cfg.Actions) {
+		a, err := ParseAction(cfg.Actions[typ])
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%sdetectors: actions: %s: %w", cfg.Pos.At("actions"), typ, err))
+		case !types[typ]:
+			errs = append(errs, fmt.Errorf("%sdetectors: actions: %s: no rule has this type", cfg.Pos.At("actions"), typ))
+		default:
+			actions[typ] = a
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return build(rules, actions), nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// build assembles an engine from compiled rules.
+func build(rules []*Rule, actions map[string]Action) *Engine {
+	e := &Engine{actions: actions}
+	e.strict = &Rule{ID: "strict", Type: "digits", Source: "default", action: ActionMask, mask: maskFull, idx: len(rules), timeout: time.Second}
+	var words []string
+	maxBefore := 0
+	for i, r := range rules {
+		r.idx = i
+		e.all = append(e.all, r)
+		if r.lineScope {
+			e.lineRules = append(e.lineRules, r)
+		} else {
+			e.rules = append(e.rules, r)
+		}
+		for _, kw := range r.keywords {
+			words = append(words, kw)
+			look := 0
+			if r.spans {
+				look = r.maxLen + 32
+			}
+			e.kwLook = append(e.kwLook, look)
+			e.kwOwner = append(e.kwOwner, kwOwner{rule: i})
+		}
+		for _, w := range r.ctxWords {
+			words = append(words, w)
+			look := 0
+			if r.ctxRequired && r.spans {
+				look = r.before + r.maxLen + 1
+			}
+			e.kwLook = append(e.kwLook, look)
+			e.kwOwner = append(e.kwOwner, kwOwner{rule: i, ctx: true})
+			maxBefore = max(maxBefore, r.before)
+			if r.after > 0 {
+				e.maxAfter = max(e.maxAfter, r.after+maxKeyword)
+			}
+		}
+	}
+	e.ac = newACMatcher(words)
+	e.maxBefore = maxBefore
+	e.maxBack = lookAround + maxBefore + maxKeyword + 1
+	return e
+}
+
+// actionOf resolves the action of r's findings: detectors.actions by type
+// wins over the rule's own.
+func (e *Engine) actionOf(r *Rule) Action {
+	if a, ok := e.actions[r.Type]; ok {
+		return a
+	}
+	return r.action
+}
+
+// Rules lists the enabled rules in order.
+func (e *Engine) Rules() []RuleInfo {
+	out := make([]RuleInfo, 0, len(e.all))
+	for _, r := range e.all {
+		out = append(out, RuleInfo{ID: r.ID, Type: r.Type, Action: e.actionOf(r).String(), Source: r.Source, Description: r.Description})
+	}
+	return out
+}
+
+// scanAll runs a one-shot scan of text (after opts.Preceding).
+func (e *Engine) scanAll(ctx context.Context, text []byte, opts RedactOptions, findOnly bool) ([]byte, []Finding, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("scanning: %w", err)
+	}
+	s := e.newScanner(opts)
+	s.findOnly = findOnly
+	input := text
+	if len(opts.Preceding) > 0 {
+		input = make([]byte, 0, len(opts.Preceding)+len(text))
+		input = append(append(input, opts.Preceding...), text...)
+		s.skip = len(opts.Preceding)
+	}
+	s.feed(input)
+	s.finish()
+	var out []byte
+	if !findOnly {
+		out = make([]byte, 0, len(text)+16)
+	}
+	out, fs, err := s.step(ctx, out, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	out := make([]byte, 0, len(text))
-	last := 0
-	for _, f := range fs {
-		out = append(out, text[last:f.Start]...)
-		out = append(out, "[CARD]"...)
-		last = f.End
-	}
-	return append(out, text[last:]...), fs, nil
+	return out, fs, nil
 }
 
-// Stream masks a text that arrives in chunks. Not safe for concurrent use.
+// Find returns the resolved findings in text, ordered by Start, without
+// overlaps. Offsets refer to text (not to opts.Preceding). The Diverter is
+// not called.
+func (e *Engine) Find(ctx context.Context, text []byte, opts RedactOptions) ([]Finding, error) {
+	_, fs, err := e.scanAll(ctx, text, opts, true)
+	return fs, err
+}
+
+// Redact returns text with every finding masked (or diverted) and the
+// findings relative to text. A block finding does not stop masking; callers
+// check Strongest(findings) == ActionBlock and refuse the message. The
+// error reports a Diverter failure or a cancelled ctx: the text must then
+// not be forwarded.
+func (e *Engine) Redact(ctx context.Context, text []byte, opts RedactOptions) ([]byte, []Finding, error) {
+	return e.scanAll(ctx, text, opts, false)
+}
+
+// Stream masks a text that arrives in chunks: for any split of a text, the
+// concatenated outputs of Write and Flush equal Redact of the whole text.
+// It holds back only what could still become part of a finding: an open
+// island of non-inert words (at most about 1 KiB plus the largest context
+// "after" window and 64 bytes), or an unfinished word. Not safe for
+// concurrent use.
 type Stream struct {
-	e    *Engine
-	opts RedactOptions
-	buf  []byte
+	s *scanner
 }
 
-// NewStream starts a streaming scan.
-func (e *Engine) NewStream(opts RedactOptions) *Stream { return &Stream{e: e, opts: opts} }
+// NewStream starts a streaming scan. opts.Preceding is scanned as context
+// before the first chunk and never released.
+func (e *Engine) NewStream(opts RedactOptions) *Stream {
+	s := e.newScanner(opts)
+	s.owned = true
+	if len(opts.Preceding) > 0 {
+		s.skip = len(opts.Preceding)
+		s.feed(opts.Preceding)
+	}
+	return &Stream{s: s}
+}
 
 // Write adds a chunk and returns the masked text that is now safe to
-// release, with the findings in it (offsets relative to the returned bytes).
-func (s *Stream) Write(ctx context.Context, p []byte) ([]byte, []Finding, error) {
-	s.buf = append(s.buf, p...)
-	return nil, nil, nil
+// release, with the findings in it; offsets count input bytes from the
+// start of the stream. After an error the stream must be abandoned.
+func (st *Stream) Write(ctx context.Context, p []byte) ([]byte, []Finding, error) {
+	if st.s.done {
+		return nil, nil, errors.New("write after flush")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("scanning: %w", err)
+	}
+	st.s.feed(p)
+	return st.s.step(ctx, nil, nil)
 }
 
 // Flush releases everything held back; the stream ends.
-func (s *Stream) Flush(ctx context.Context) ([]byte, []Finding, error) {
-	out, fs, err := s.e.Redact(ctx, s.buf, s.opts)
-	s.buf = nil
-	return out, fs, err
+func (st *Stream) Flush(ctx context.Context) ([]byte, []Finding, error) {
+	if !st.s.done {
+		st.s.finish()
+	}
+	return st.s.step(ctx, nil, nil)
 }
 
 // Pending reports how many input bytes are held back.
-func (s *Stream) Pending() int { return len(s.buf) }
+func (st *Stream) Pending() int {
+	return st.s.n - max(st.s.rel, st.s.skip)
+}

@@ -1,0 +1,384 @@
+package detectors
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// findTypes returns the types found in text, in order.
+func findTypes(t *testing.T, e *Engine, text string, opts RedactOptions) []string {
+	t.Helper()
+	fs, err := e.Find(context.Background(), []byte(text), opts)
+	if err != nil {
+		t.Fatalf("Find: %v", err)
+	}
+	var types []string
+	for _, f := range fs {
+		types = append(types, f.Type)
+	}
+	return types
+}
+
+func TestDefaultRuleSamples(t *testing.T) {
+	fails, err := TestRules(Config{})
+	if err != nil {
+		t.Fatalf("TestRules: %v", err)
+	}
+	for _, f := range fails {
+		t.Errorf("rule %s: want %s: %q", f.Rule, f.Want, f.Sample)
+	}
+	e := mustCompile(t, Config{})
+	types := map[string]bool{}
+	for _, r := range e.all {
+		types[r.Type] = true
+		if len(r.spec.Tests.Match) == 0 || len(r.spec.Tests.NoMatch) == 0 {
+			t.Errorf("rule %s: needs match and no_match samples", r.ID)
+		}
+		if r.Description == "" {
+			t.Errorf("rule %s: no description", r.ID)
+		}
+	}
+	for _, typ := range strings.Fields("card card_track cvv card_expiry ssn itin npi dea mbi mrn health_plan_id icd10 ndc dob phone email iban aba_routing bank_account ip passport drivers_license vin zip address name url") {
+		if !types[typ] {
+			t.Errorf("no default rule of type %s", typ)
+		}
+	}
+}
+
+func TestCanonicalTypes(t *testing.T) {
+	e := mustCompile(t, Config{})
+	tests := []struct {
+		name, text, typ, value string
+	}{
+		{"card visa", "my card is 4111 1111 1111 1111 ok", "card", "4111 1111 1111 1111"},
+		{"card amex", "amex 378282246310005.", "card", "378282246310005"},
+		{"card mastercard 2-series", "use 2223003122003222 please", "card", "2223003122003222"},
+		{"card track", "swipe %B4111111111111111^DOE/JOHN^2512101000000000000? done", "card_track", "%B4111111111111111^DOE/JOHN^2512101000000000000?"},
+		{"cvv", "the cvv is 737", "cvv", "737"},
+		{"expiry", "expiry 09/28 thanks", "card_expiry", "09/28"},
+		{"ssn", "ssn 536-22-8741", "ssn", "536-22-8741"},
+		{"itin", "ITIN 912-70-1234", "itin", "912-70-1234"},
+		{"npi", "Dr. Lee NPI 1234567893", "npi", "1234567893"},
+		{"dea", "DEA number AB1234563", "dea", "AB1234563"},
+		{"mbi", "medicare 1EG4-TE5-MK73", "mbi", "1EG4-TE5-MK73"},
+		{"mrn", "MRN: 00123456", "mrn", "00123456"},
+		{"health plan", "member id XYZ123456789", "health_plan_id", "XYZ123456789"},
+		{"icd10", "diagnosis code F32.1 noted", "icd10", "F32.1"},
+		{"ndc", "NDC 0777-3105-02", "ndc", "0777-3105-02"},
+		{"dob", "DOB: 03/14/1985", "dob", "03/14/1985"},
+		{"phone", "call me at (212) 555-0143", "phone", "(212) 555-0143"},
+		{"email", "write to jane.doe@example.com now", "email", "jane.doe@example.com"},
+		{"iban", "IBAN GB82 WEST 1234 5698 7654 32", "iban", "GB82 WEST 1234 5698 7654 32"},
+		{"aba", "routing number 021000021", "aba_routing", "021000021"},
+		{"bank account", "account number 000123456789", "bank_account", "000123456789"},
+		{"ip", "from 192.168.1.20 today", "ip", "192.168.1.20"},
+		{"passport", "passport number 123456789", "passport", "123456789"},
+		{"drivers license", "driver's license D1234567", "drivers_license", "D1234567"},
+		{"vin", "VIN 1M8GDM9AXKP042788", "vin", "1M8GDM9AXKP042788"},
+		{"zip", "zip code 94105", "zip", "94105"},
+		{"address", "my address is 123 Main Street", "address", "123 Main Street"},
+		{"name", "my name is John Smith", "name", "John Smith"},
+		{"url", "see https://example.com/x?y=1 now", "url", "https://example.com/x?y=1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := []byte(tt.text)
+			fs, err := e.Find(context.Background(), text, RedactOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range fs {
+				if f.Start < 0 || f.End > len(text) || f.Start >= f.End {
+					t.Fatalf("finding %+v out of range", f)
+				}
+				got = append(got, f.Type+"="+string(text[f.Start:f.End]))
+			}
+			want := tt.typ + "=" + tt.value
+			found := false
+			for _, g := range got {
+				found = found || g == want
+			}
+			if !found {
+				t.Fatalf("findings %q, want %q", got, want)
+			}
+			out, _, err := e.Redact(context.Background(), text, RedactOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.typ != "url" && tt.typ != "ip" && bytes.Contains(out, []byte(tt.value)) {
+				t.Fatalf("masked output %q still holds the value", out)
+			}
+		})
+	}
+}
+
+func TestEvasions(t *testing.T) {
+	e := mustCompile(t, Config{})
+	tests := []struct {
+		name, text, typ string
+	}{
+		{"spaces", "4111 1111 1111 1111", "card"},
+		{"dashes", "4111-1111-1111-1111", "card"},
+		{"dots", "4111.1111.1111.1111", "card"},
+		{"slashes", "4111/1111/1111/1111", "card"},
+		{"no separator", "4111111111111111", "card"},
+		{"line breaks", "4111\n1111\r\n1111\n1111", "card"},
+		{"single digits spaced", "4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1", "card"},
+		{"mixed separators", "4111 - 1111 . 1111 / 1111", "card"},
+		{"full-width digits", "４１１１ １１１１ １１１１ １１１１", "card"},
+		{"arabic-indic digits", "٤١١١١١١١١١١١١١١١", "card"},
+		{"devanagari digits", "४१११ ११११ ११११ ११११", "card"},
+		{"zero-width spaces", "4111\u200b1111\u200b1111\u200b1111", "card"},
+		{"zero-width joiners", "4\u200d111 1111 1111 11\u200c11", "card"},
+		{"soft hyphens", "4111\u00ad1111\u00ad1111\u00ad1111", "card"},
+		{"no-break spaces", "4111\u00a01111\u00a01111\u00a01111", "card"},
+		{"en dashes", "4111–1111–1111–1111", "card"},
+		{"glued to letters", "abc4111111111111111xyz", "card"},
+		{"glued to label", "card:4111111111111111", "card"},
+		{"hash", "#4111111111111111", "card"},
+		{"in parentheses", "(4111111111111111)", "card"},
+		{"ssn zero width", "536\u200b-22-\u200b8741", "ssn"},
+		{"ssn full width", "５３６－２２－８７４１", "ssn"},
+		{"ssn glued", "ssn#536-22-8741.", "ssn"},
+		{"ssn line breaks", "536\n22\n8741", "ssn"},
+		{"mbi lower case", "mbi 1eg4-te5-mk73", "mbi"},
+		{"email in brackets", "<jane@example.com>", "email"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			types := findTypes(t, e, tt.text, RedactOptions{})
+			if len(types) != 1 || types[0] != tt.typ {
+				t.Fatalf("types %q, want [%s]", types, tt.typ)
+			}
+			out, fs, err := e.Redact(context.Background(), []byte(tt.text), RedactOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(fs) != 1 {
+				t.Fatalf("findings %v", fs)
+			}
+			// No four digits of the value survive in a row beyond what
+			// last4 shows.
+			if strings.Count(string(out), "1111") > 1 || bytes.Contains(out, []byte("4111")) {
+				t.Fatalf("masked %q", out)
+			}
+		})
+	}
+}
+
+func TestNegatives(t *testing.T) {
+	e := mustCompile(t, Config{})
+	for _, text := range []string{
+		"Hello, how are you today?",
+		"order #48213 shipped on 2024-03-02 at 10:30:45",
+		"the total is $1,249.99 including tax",
+		"version 4.2.1 build 20240302",
+		"tracking 1Z999AA10123456784",
+		"uuid 123e4567-e89b-12d3-a456-426614174000",
+		"card 4111 1111 1111 1112 fails Luhn",
+		"timestamp 1699999999 and 1699999999123",
+		"call 555-0100 please",
+		"I decided 100 times",
+		"room 123, floor 4",
+	} {
+		t.Run(text, func(t *testing.T) {
+			if types := findTypes(t, e, text, RedactOptions{}); len(types) > 0 {
+				t.Fatalf("found %q", types)
+			}
+		})
+	}
+}
+
+// recordingDiverter returns a link per value and remembers what it saw.
+type recordingDiverter struct {
+	values [][]byte
+	err    error
+}
+
+func (d *recordingDiverter) Divert(_ context.Context, f Finding, value []byte) (string, error) {
+	if d.err != nil {
+		return "", d.err
+	}
+	d.values = append(d.values, value)
+	return "<link:" + f.Type + ">", nil
+}
+
+func TestActionsAndDivert(t *testing.T) {
+	e := mustCompile(t, Config{Actions: map[string]string{"card": "divert", "ssn": "block", "email": "report"}})
+	text := []byte("card 4111 1111 1111 1111, ssn 536-22-8741, mail jane@example.com")
+	t.Run("divert", func(t *testing.T) {
+		d := &recordingDiverter{}
+		out, fs, err := e.Redact(context.Background(), text, RedactOptions{Diverter: d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "card <link:card>, ssn [SSN], mail jane@example.com"
+		if string(out) != want {
+			t.Fatalf("got %q, want %q", out, want)
+		}
+		if len(d.values) != 1 || string(d.values[0]) != "4111 1111 1111 1111" {
+			t.Fatalf("diverted %q", d.values)
+		}
+		if Strongest(fs) != ActionBlock {
+			t.Fatalf("strongest %v", Strongest(fs))
+		}
+		acts := map[string]Action{}
+		for _, f := range fs {
+			acts[f.Type] = f.Action
+		}
+		if acts["card"] != ActionDivert || acts["ssn"] != ActionBlock || acts["email"] != ActionReport {
+			t.Fatalf("actions %v", acts)
+		}
+	})
+	t.Run("nil diverter masks", func(t *testing.T) {
+		out, _, err := e.Redact(context.Background(), text, RedactOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(out), "card **** **** **** 1111,") {
+			t.Fatalf("got %q", out)
+		}
+	})
+	t.Run("diverter error fails closed", func(t *testing.T) {
+		sentinel := errors.New("vault down")
+		out, _, err := e.Redact(context.Background(), text, RedactOptions{Diverter: &recordingDiverter{err: sentinel}})
+		if !errors.Is(err, sentinel) || out != nil {
+			t.Fatalf("err %v out %q", err, out)
+		}
+		if strings.Contains(err.Error(), "4111") {
+			t.Fatalf("error holds the value: %v", err)
+		}
+	})
+}
+
+func TestOverlapStrongestWins(t *testing.T) {
+	cfg := Config{
+		Defaults: new(bool),
+		Rules: []RuleSpec{
+			{ID: "digits16", Type: "long", Pattern: `\d{16}`, Action: "report"},
+			{ID: "visa", Type: "card", Pattern: `4\d{15}`, Action: "block", Mask: "type_tag"},
+			{ID: "tail", Type: "tail", Pattern: `\d{4}x`, Action: "mask"},
+		},
+	}
+	e := mustCompile(t, cfg)
+	out, fs, err := e.Redact(context.Background(), []byte("n 4111111111111111x end"), RedactOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) != 1 || fs[0].Type != "card" || fs[0].Action != ActionBlock || fs[0].Start != 2 || fs[0].End != 19 {
+		t.Fatalf("findings %+v", fs)
+	}
+	if string(out) != "n [CARD] end" {
+		t.Fatalf("out %q", out)
+	}
+}
+
+func TestStrict(t *testing.T) {
+	e := mustCompile(t, Config{})
+	text := "typing 123456 and 12-34-56 but not 12345"
+	out, fs, err := e.Redact(context.Background(), []byte(text), RedactOptions{Strict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != "typing ****** and **-**-** but not 12345" {
+		t.Fatalf("out %q", out)
+	}
+	for _, f := range fs {
+		if f.Type != "digits" || f.Rule != "strict" {
+			t.Fatalf("finding %+v", f)
+		}
+	}
+	if types := findTypes(t, e, text, RedactOptions{}); len(types) != 0 {
+		t.Fatalf("without strict: %q", types)
+	}
+}
+
+func TestPreceding(t *testing.T) {
+	e := mustCompile(t, Config{})
+	pre := []byte("my card is 4111 1111")
+	text := []byte(" 1111 1111 thanks")
+	out, fs, err := e.Redact(context.Background(), text, RedactOptions{Preceding: pre})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) != 1 || fs[0].Start != 0 || fs[0].End != 10 || fs[0].Type != "card" {
+		t.Fatalf("findings %+v", fs)
+	}
+	if string(out) != " **** **** thanks" {
+		t.Fatalf("out %q", out)
+	}
+	// Context words before the text count too.
+	out, _, err = e.Redact(context.Background(), []byte("536228741"), RedactOptions{Preceding: []byte("my SSN is ")})
+	if err != nil || string(out) != "[SSN]" {
+		t.Fatalf("out %q err %v", out, err)
+	}
+	// A stream with Preceding gives the same.
+	got, gotF := streamAll(t, e, text, []int{3, 7}, RedactOptions{Preceding: pre})
+	if !bytes.Equal(got, []byte(" **** **** thanks")) || len(gotF) != 1 || gotF[0] != fs[0] {
+		t.Fatalf("stream %q %+v", got, gotF)
+	}
+}
+
+func TestRulesList(t *testing.T) {
+	e := mustCompile(t, Config{
+		Disable: []string{"ip6"},
+		Actions: map[string]string{"card": "divert"},
+		Rules: []RuleSpec{
+			{Pos: Pos{File: "veil.yaml", Line: 3}, ID: "acme_mrn", Type: "mrn", Pattern: `MRN(?<v>\d{7})`, Keywords: []string{"mrn"}},
+			{Pos: Pos{File: "veil.yaml", Line: 9}, ID: "email", Type: "email", Pattern: `\S+@\S+`, Keywords: []string{"@"}},
+		},
+	})
+	byID := map[string]RuleInfo{}
+	for _, r := range e.Rules() {
+		byID[r.ID] = r
+	}
+	if _, ok := byID["ip6"]; ok {
+		t.Error("disabled rule listed")
+	}
+	if r := byID["card_pan"]; r.Action != "divert" || r.Source != "default" || r.Type != "card" {
+		t.Errorf("card_pan %+v", r)
+	}
+	if r := byID["acme_mrn"]; r.Source != "veil.yaml" || r.Action != "mask" {
+		t.Errorf("acme_mrn %+v", r)
+	}
+	if r := byID["email"]; r.Source != "veil.yaml" {
+		t.Errorf("override of email %+v", r)
+	}
+	if !bytes.Contains(DefaultRulesYAML(), []byte("id: card_pan")) {
+		t.Error("DefaultRulesYAML lacks card_pan")
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	e := mustCompile(t, Config{Rules: []RuleSpec{{ID: "pin", Type: "pin", Pattern: `pin (?<v>\d{4})`, Keywords: []string{"pin"}}}})
+	text := chatText(8 << 10)
+	want, wantF, err := e.Redact(context.Background(), text, RedactOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for range 5 {
+				got, gotF, err := e.Redact(context.Background(), text, RedactOptions{})
+				if err == nil && (!bytes.Equal(got, want) || len(gotF) != len(wantF)) {
+					err = errors.New("different result")
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,594 @@
+package detectors
+
+import (
+	"context"
+	"fmt"
+	"slices"
+)
+
+// found is a finding before resolution, with what masking needs.
+type found struct {
+	s, e    int
+	rule    *Rule
+	conf    float64
+	action  Action
+	clipped bool
+}
+
+// scanner is the one scan path behind Find, Redact and Stream: bytes go
+// through the partitioners, closed segments run the rules, and text is
+// released up to the point no later byte can change.
+type scanner struct {
+	e    *Engine
+	opts RedactOptions
+
+	buf     []byte // input from absolute position bufBase
+	bufBase int
+	n       int // bytes fed
+	owned   bool
+
+	main partitioner
+	line *partitioner
+
+	segs     []segment
+	finds    []found
+	rel      int // released up to here
+	skip     int // bytes of Preceding: scanned, never released
+	done     bool
+	findOnly bool // no output, no diverter calls
+	failed   error
+
+	spans   []span
+	ranges  []span
+	hitHint int    // where the last hitsBetween started
+	kwNear  []bool // per rule, for the segment being scanned
+	ctxNear []bool
+	nseg    int
+}
+
+func (e *Engine) newScanner(opts RedactOptions) *scanner {
+	s := &scanner{e: e, opts: opts}
+	s.main = partitioner{ac: e.ac}
+	if len(e.lineRules) > 0 {
+		s.line = &partitioner{all: true}
+	}
+	return s
+}
+
+// feed scans p; when s does not own its buffer (one-shot scans), p must be
+// the whole text.
+func (s *scanner) feed(p []byte) {
+	if s.owned {
+		s.buf = append(s.buf, p...)
+	} else {
+		s.buf = p
+	}
+	s.main.feed(p, s.n)
+	if s.line != nil {
+		s.line.feed(p, s.n)
+	}
+	s.n += len(p)
+}
+
+func (s *scanner) finish() {
+	s.main.finish(s.n)
+	if s.line != nil {
+		s.line.finish(s.n)
+	}
+	s.done = true
+}
+
+// step runs every segment that is ready and returns the masked text and
+// findings that are now final. Findings' offsets are absolute minus skip.
+func (s *scanner) step(ctx context.Context, out []byte, fs []Finding) ([]byte, []Finding, error) {
+	if s.failed != nil {
+		return out, fs, s.failed
+	}
+	s.segs = append(s.segs, s.main.segs...)
+	s.main.segs = s.main.segs[:0]
+	if s.line != nil {
+		s.segs = append(s.segs, s.line.segs...)
+		s.line.segs = s.line.segs[:0]
+	}
+	safe := s.n
+	if !s.done {
+		safe = min(s.main.safe(s.n), safe)
+		if s.line != nil {
+			safe = min(s.line.safe(s.n), safe)
+		}
+	}
+	kept := s.segs[:0]
+	for _, sg := range s.segs {
+		if sg.look == 0 {
+			sg.look = s.look(sg)
+		}
+		if !s.done && s.n < sg.b+sg.look {
+			kept = append(kept, sg)
+			safe = min(safe, sg.a)
+			continue
+		}
+		s.nseg++
+		if s.nseg&63 == 0 {
+			if err := ctx.Err(); err != nil {
+				s.failed = fmt.Errorf("scanning: %w", err)
+				return out, fs, s.failed
+			}
+		}
+		s.scanSegment(sg)
+	}
+	s.segs = kept
+	return s.release(ctx, safe, out, fs)
+}
+
+// look returns how far past its end segment sg is scanned: the reach of
+// the keyword and context-word hits in it, 64 bytes more after a forced
+// cut, and the largest context "after" window.
+func (s *scanner) look(sg segment) int {
+	la := s.e.maxAfter + 1
+	if sg.forcedEnd {
+		la += lookAround
+	}
+	if sg.all {
+		return la
+	}
+	extra := 0
+	for _, h := range s.hitsBetween(sg.a+1, sg.b) {
+		extra = max(extra, s.e.kwLook[h.kw])
+	}
+	return la + extra
+}
+
+// scanSegment runs the rules of sg and records what they find.
+func (s *scanner) scanSegment(sg segment) {
+	w0 := max(0, sg.a-lookAround)
+	for w0 < sg.a && s.at(w0)&0xC0 == 0x80 {
+		w0++
+	}
+	w1 := min(s.n, sg.b+sg.look-s.e.maxAfter-1)
+	for w1 > sg.b && w1 < s.n && s.at(w1)&0xC0 == 0x80 {
+		w1--
+	}
+	iend := sg.b
+	if sg.forcedEnd {
+		iend = min(w1, sg.b+lookAround)
+	}
+	// ext is everything the segment may see; isl the island alone (with
+	// 64 bytes on each side of a forced cut). Embedded rules run on isl,
+	// or next to their keywords and context words in ext; configured
+	// rules run on ext.
+	iw0 := sg.a
+	if sg.forcedStart {
+		iw0 = w0
+	}
+	isl := newView(s.buf[iw0-s.bufBase:iend-s.bufBase], iw0)
+	var ext view // built when a rule needs it
+	var stIsl, stExt textStats
+	stIsl.of(isl.b)
+	extBuilt, extReady := false, false
+	rules := s.e.rules
+	if sg.all {
+		rules = s.e.lineRules
+	}
+	hits := s.hitsBetween(w0-s.e.maxBefore-maxKeyword-1, w1+s.e.maxAfter+maxKeyword)
+	// Which rules have a keyword, or a required context word, close
+	// enough to this segment to matter.
+	if len(s.kwNear) < len(s.e.all) {
+		s.kwNear = make([]bool, len(s.e.all))
+		s.ctxNear = make([]bool, len(s.e.all))
+	}
+	for _, h := range hits {
+		o := s.e.kwOwner[h.kw]
+		r := s.e.all[o.rule]
+		switch {
+		case !o.ctx && h.e >= w0 && h.e <= w1:
+			s.kwNear[o.rule] = true
+		case o.ctx && h.e >= w0-r.before && h.e <= w1+r.after+maxKeyword:
+			s.ctxNear[o.rule] = true
+		}
+	}
+	for _, r := range rules {
+		if len(r.keywords) > 0 && !s.kwNear[r.idx] {
+			continue
+		}
+		if r.ctxRequired && !s.ctxNear[r.idx] {
+			continue
+		}
+		v, st := &isl, &stIsl
+		if r.rx2 != nil || r.ctxRequired || len(r.keywords) > 0 {
+			if !extBuilt {
+				ext = newView(s.buf[w0-s.bufBase:w1-s.bufBase], w0)
+				extBuilt = true
+			}
+			v, st = &ext, nil
+			// Rules anchored next to their context words need no counts.
+			if !(r.ctxRequired && r.anchored != nil) {
+				if !extReady {
+					stExt.of(ext.b)
+					extReady = true
+				}
+				st = &stExt
+			}
+		}
+		if st != nil && !st.pass(&r.pre, len(v.b)) {
+			continue
+		}
+		var timedOut bool
+		switch {
+		case r.ctxRequired:
+			s.spans, timedOut = s.findNear(hits, r, v, true, sg.a)
+		case len(r.keywords) > 0 && r.rx2 == nil:
+			s.spans, timedOut = s.findNear(hits, r, v, false, sg.a)
+		default:
+			s.spans, timedOut = r.find(v, s.spans[:0])
+		}
+		if timedOut {
+			s.finds = append(s.finds, found{s: sg.a, e: sg.b, rule: r, conf: 1, action: s.e.actionOf(r), clipped: true})
+			continue
+		}
+		for _, sp := range s.spans {
+			os, oe := v.orig(sp.s, sp.e)
+			if oe <= sg.a || (os >= sg.b && v == &isl) {
+				continue
+			}
+			norm := normValue(v.b[sp.s:sp.e])
+			if r.validator != nil && !r.validator(norm) {
+				// The pattern may have run on into the next group: try
+				// the value without its last groups.
+				e, ok := shorterValid(v.b, sp, r.validator)
+				if !ok {
+					continue
+				}
+				sp.e = e
+				os, oe = v.orig(sp.s, sp.e)
+				norm = normValue(v.b[sp.s:sp.e])
+			}
+			if r.allowed(s.buf[os-s.bufBase:oe-s.bufBase], norm) {
+				continue
+			}
+			conf := r.confidence
+			if len(r.ctxWords) > 0 {
+				ok := s.contextNear(hits, r, os, oe)
+				if r.ctxRequired && !ok {
+					continue
+				}
+				if ok && !r.ctxRequired {
+					conf = min(1, conf+0.1)
+				}
+			}
+			f := found{s: os, e: oe, rule: r, conf: conf, action: s.e.actionOf(r)}
+			if os < sg.a {
+				f.s, f.clipped = sg.a, true
+			}
+			if end := v.origEnd(); oe >= end && end < s.n && (sg.forcedEnd || v == &ext) {
+				f.clipped = true // the value may go on past what was seen
+			}
+			s.finds = append(s.finds, f)
+		}
+	}
+	for _, h := range hits {
+		o := s.e.kwOwner[h.kw]
+		s.kwNear[o.rule], s.ctxNear[o.rule] = false, false
+	}
+	if s.opts.Strict && !sg.all {
+		s.spans = strictSpans(isl.b, s.spans[:0])
+		for _, sp := range s.spans {
+			os, oe := isl.orig(sp.s, sp.e)
+			if oe <= sg.a || os >= sg.b {
+				continue
+			}
+			f := found{s: max(os, sg.a), e: min(oe, sg.b), rule: s.e.strict, conf: 0.5, action: ActionMask}
+			f.clipped = os < sg.a || oe > sg.b
+			s.finds = append(s.finds, f)
+		}
+	}
+}
+
+// hitsBetween returns the hits ending in [from, to].
+func (s *scanner) hitsBetween(from, to int) []hit {
+	hits := s.main.hits
+	if len(hits) == 0 || hits[len(hits)-1].e < from || hits[0].e > to {
+		return nil
+	}
+	// Segments come mostly in order: walk from the last answer when it is
+	// close, else search.
+	i := s.hitHint
+	if i > len(hits) || (i > 0 && hits[i-1].e >= from) || (i < len(hits) && i+8 < len(hits) && hits[i+8].e < from) {
+		i = firstEnd(hits, from)
+	}
+	for i < len(hits) && hits[i].e < from {
+		i++
+	}
+	s.hitHint = i
+	j := i
+	for j < len(hits) && hits[j].e <= to {
+		j++
+	}
+	return hits[i:j]
+}
+
+// firstEnd returns the index of the first hit ending at pos or later.
+func firstEnd(hits []hit, pos int) int {
+	lo, hi := 0, len(hits)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if hits[m].e < pos {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+func (s *scanner) at(pos int) byte { return s.buf[pos-s.bufBase] }
+
+// findNear runs r only where a value could sit next to one of its hits.
+// Context words: up to before+max_len bytes after the word, after+max_len
+// bytes before it. Keywords (embedded rules, whose keywords are part of the
+// value): max_len bytes on either side.
+//
+// A rule whose values may be words is scanned past the end of the segment
+// holding its context word; later segments leave that word's values to it.
+func (s *scanner) findNear(hits []hit, r *Rule, v *view, ctxWord bool, segStart int) ([]span, bool) {
+	lo, hi := v.origStart(), v.origEnd()
+	ranges := s.ranges[:0]
+	out := s.spans[:0]
+	for _, h := range hits {
+		o := s.e.kwOwner[h.kw]
+		if o.rule != r.idx || o.ctx != ctxWord || (r.spans && ctxWord && r.after == 0 && h.e <= segStart) {
+			continue
+		}
+		switch {
+		case !ctxWord:
+			ranges = appendRange(ranges, max(lo, h.s-r.maxLen), min(hi, h.e+r.maxLen))
+		case r.before > 0:
+			from, to := max(lo, h.e), min(hi, h.e+r.before+r.maxLen+1)
+			if r.anchored != nil && v.start == nil {
+				// Try the anchored pattern at each byte of the before
+				// window that can begin a value (and one byte earlier,
+				// for patterns that start with a guard).
+				out = s.anchoredAt(r, v, from, min(to, h.e+r.before+1), to, out)
+				continue
+			}
+			ranges = appendRange(ranges, from, to)
+		}
+		if ctxWord && r.after > 0 {
+			ranges = appendRange(ranges, max(lo, h.s-r.after-r.maxLen-1), min(hi, h.s))
+		}
+	}
+	s.ranges = ranges
+	for _, rg := range ranges {
+		tail := v.from(rg.s)
+		sv := tail.until(rg.e)
+		n := len(out)
+		var timedOut bool
+		out, timedOut = r.find(&sv, out)
+		if timedOut {
+			return out, true
+		}
+		// Spans are relative to sv: rebase them onto v.
+		shift := len(v.b) - len(tail.b)
+		for i := n; i < len(out); i++ {
+			out[i].s += shift
+			out[i].e += shift
+		}
+	}
+	return out, false
+}
+
+// anchoredAt runs r's anchored pattern at each position of [from, upto)
+// (absolute, in an ASCII view) where a value can start, on text up to to.
+func (s *scanner) anchoredAt(r *Rule, v *view, from, upto, to int, out []span) []span {
+	if from >= to {
+		return out
+	}
+	b := v.b[:to-v.base]
+	for p := from; p < upto; p++ {
+		i := p - v.base
+		if !r.first[b[i]] || (p > from && r.first[b[i-1]]) {
+			continue
+		}
+		q := i
+		if r.guarded && i > 0 {
+			q = i - 1
+		}
+		loc := r.anchored.FindSubmatchIndex(b[q:min(len(b), i+r.maxLen+2)])
+		if loc == nil {
+			continue
+		}
+		if gs, ge := loc[2*r.group], loc[2*r.group+1]; gs >= 0 && ge > gs {
+			out = append(out, span{q + gs, q + ge})
+		}
+	}
+	return out
+}
+
+// appendRange adds [a, b) to sorted ranges, merging overlaps.
+func appendRange(rs []span, a, b int) []span {
+	if a >= b {
+		return rs
+	}
+	if n := len(rs); n > 0 && a <= rs[n-1].e && a >= rs[n-1].s {
+		rs[n-1].e = max(rs[n-1].e, b)
+		return rs
+	}
+	return append(rs, span{a, b})
+}
+
+// shorterValid looks for the longest prefix of the value at sp, ending
+// before a separator, that passes valid; it returns the new end.
+func shorterValid(b []byte, sp span, valid func([]byte) bool) (int, bool) {
+	for e := sp.e - 1; e > sp.s; e-- {
+		if !cardSep(b[e]) || cardSep(b[e-1]) {
+			continue
+		}
+		if valid(normValue(b[sp.s:e])) {
+			return e, true
+		}
+	}
+	return 0, false
+}
+
+// textStats summarises a view for the rule prefilters.
+type textStats struct {
+	digits int
+	run    int
+	count  [128]uint8 // punctuation bytes, saturating
+}
+
+func (t *textStats) of(b []byte) {
+	cur := 0
+	for _, c := range b {
+		switch {
+		case c-'0' < 10:
+			t.digits++
+			cur++
+		case c|0x20-'a' < 26:
+			cur++
+		default:
+			cur = 0
+			if c < 128 && t.count[c] < 255 {
+				t.count[c]++
+			}
+			continue
+		}
+		t.run = max(t.run, cur)
+	}
+}
+
+func (t *textStats) pass(p *prefilter, n int) bool {
+	if t.digits < p.digits || n < p.length || t.run < p.run {
+		return false
+	}
+	for _, bc := range p.bytes {
+		if int(t.count[bc.c]) < bc.n {
+			return false
+		}
+	}
+	return true
+}
+
+// contextNear reports a context word of r ending at most r.before bytes
+// before vs, or starting at most r.after bytes after ve.
+func (s *scanner) contextNear(hits []hit, r *Rule, vs, ve int) bool {
+	for _, h := range hits {
+		before := h.e <= vs && h.e >= vs-r.before
+		after := r.after > 0 && h.s >= ve && h.s <= ve+r.after
+		if !before && !after {
+			continue
+		}
+		o := s.e.kwOwner[h.kw]
+		if o.rule == r.idx && o.ctx {
+			return true
+		}
+	}
+	return false
+}
+
+// better reports whether a should represent a merged finding over b.
+func better(a, b *found) bool {
+	if a.action != b.action {
+		return a.action > b.action
+	}
+	if a.conf != b.conf {
+		return a.conf > b.conf
+	}
+	if a.e-a.s != b.e-b.s {
+		return a.e-a.s > b.e-b.s
+	}
+	return a.rule.idx < b.rule.idx
+}
+
+// release emits the text in [rel, safe) once no finding straddles the
+// release point, merging overlapping findings.
+func (s *scanner) release(ctx context.Context, safe int, out []byte, fs []Finding) ([]byte, []Finding, error) {
+	slices.SortFunc(s.finds, func(a, b found) int {
+		if a.s != b.s {
+			return a.s - b.s
+		}
+		return b.e - a.e
+	})
+	// Merge overlapping findings into groups.
+	groups := s.finds[:0:0]
+	for _, f := range s.finds {
+		if n := len(groups); n > 0 && f.s < groups[n-1].e {
+			g := &groups[n-1]
+			clipped := g.clipped || f.clipped
+			s0, e0, act := g.s, max(g.e, f.e), max(g.action, f.action)
+			if better(&f, g) {
+				*g = f
+			}
+			g.s, g.e, g.action, g.clipped = s0, e0, act, clipped
+			continue
+		}
+		groups = append(groups, f)
+	}
+	for _, g := range groups {
+		if g.s < safe && g.e > safe {
+			safe = g.s
+		}
+	}
+	var rest []found
+	for _, g := range groups {
+		if g.e > safe {
+			rest = append(rest, g)
+			continue
+		}
+		if g.e <= s.skip {
+			continue
+		}
+		start := g.s
+		clipped := g.clipped
+		if start < s.skip {
+			start, clipped = s.skip, true
+		}
+		if from := max(s.rel, s.skip); !s.findOnly {
+			out = append(out, s.buf[from-s.bufBase:start-s.bufBase]...)
+		}
+		f := Finding{Type: g.rule.Type, Rule: g.rule.ID, Start: start - s.skip, End: g.e - s.skip, Confidence: g.conf, Action: g.action}
+		value := s.buf[start-s.bufBase : g.e-s.bufBase]
+		switch {
+		case s.findOnly:
+		case g.action == ActionDivert && s.opts.Diverter != nil:
+			rep, err := s.opts.Diverter.Divert(ctx, f, slices.Clone(value))
+			if err != nil {
+				s.failed = fmt.Errorf("diverting %s finding: %w", f.Type, err)
+				return out, fs, s.failed
+			}
+			out = append(out, rep...)
+		case g.action == ActionReport:
+			out = append(out, value...)
+		default:
+			out = appendMasked(out, value, g.rule, g.rule.Type, clipped)
+		}
+		fs = append(fs, f)
+		s.rel = g.e
+	}
+	if from := max(s.rel, s.skip); safe > from && !s.findOnly {
+		out = append(out, s.buf[from-s.bufBase:safe-s.bufBase]...)
+	}
+	s.rel = max(s.rel, safe)
+	s.finds = append(s.finds[:0], rest...)
+	s.trim()
+	return out, fs, nil
+}
+
+// trim drops buffered input and hits no longer needed.
+func (s *scanner) trim() {
+	keep := max(0, s.rel-lookAround)
+	if s.owned && keep-s.bufBase > 4096 && keep-s.bufBase > len(s.buf)/2 {
+		n := copy(s.buf, s.buf[keep-s.bufBase:])
+		s.buf = s.buf[:n]
+		s.bufBase = keep
+	}
+	limit := s.rel - s.e.maxBack
+	hits := s.main.hits
+	i := 0
+	for i < len(hits) && hits[i].e < limit {
+		i++
+	}
+	if i > 0 {
+		s.main.hits = append(hits[:0], hits[i:]...)
+		s.hitHint = 0
+	}
+}
