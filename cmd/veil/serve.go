@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -115,6 +116,7 @@ type server struct {
 	stopping atomic.Bool   // set by Shutdown: /readyz fails while draining
 
 	public, admin         *http.Server
+	redirect              *http.Server // tls.http_listen: HTTP-01 challenges and the redirect to HTTPS
 	publicAddr, adminAddr string
 	background            context.CancelFunc
 	wg                    sync.WaitGroup
@@ -184,7 +186,7 @@ func startServer(ctx context.Context, cfg *fileConfig, opts serverOptions) (*ser
 		tlsMode = "off"
 	}
 	if tlsMode != "off" {
-		t, err := newTLS(ctx, cfg.TLS, cfg.DataDir, logger, opts.TLS)
+		t, err := newTLS(ctx, cfg.TLS, cfg.DataDir, logger, challengePorts(cfg, opts))
 		if err != nil {
 			s.closeAll()
 			return nil, fmt.Errorf("setting up tls: %w", err)
@@ -229,6 +231,12 @@ func startServer(ctx context.Context, cfg *fileConfig, opts serverOptions) (*ser
 			logger.Error("public listener stopped", "err", err)
 		}
 	}()
+	if s.tls != nil {
+		if err := s.startTLS(bg, cfg); err != nil {
+			s.Shutdown(context.Background())
+			return nil, err
+		}
+	}
 
 	adminLn := opts.AdminListener
 	if adminLn == nil {
@@ -615,6 +623,9 @@ func (s *server) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("closing streams: %w", err))
 		}
 	}
+	if s.redirect != nil {
+		s.redirect.Shutdown(ctx)
+	}
 	if s.admin != nil {
 		s.admin.Shutdown(ctx)
 	}
@@ -642,4 +653,61 @@ func isTerminal(w any) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// challengePorts fills the ACME challenge and redirect ports from the
+// listeners unless the caller set them: TLS-ALPN-01 is answered on the
+// public listener, HTTP-01 on tls.http_listen.
+func challengePorts(cfg *fileConfig, opts serverOptions) tlsOptions {
+	o := opts.TLS
+	publicPort := portOf(cfg.Listen)
+	if opts.PublicListener != nil {
+		publicPort = portOf(opts.PublicListener.Addr().String())
+	}
+	if o.TLSALPNPort == 0 {
+		o.TLSALPNPort = publicPort
+	}
+	if o.HTTPSPort == 0 {
+		o.HTTPSPort = publicPort
+	}
+	if o.HTTPPort == 0 {
+		o.HTTPPort = portOf(cfg.TLS.HTTPListen)
+	}
+	return o
+}
+
+// portOf returns the port of a listen address, or 0 when it has none.
+func portOf(addr string) int {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// startTLS serves tls.http_listen (HTTP-01 challenges, else a redirect to
+// HTTPS) and starts obtaining and renewing certificates. It runs after the
+// public listener is bound, because the challenges are answered there.
+func (s *server) startTLS(bg context.Context, cfg *fileConfig) error {
+	if cfg.TLS.HTTPListen != "" {
+		ln, err := net.Listen("tcp", cfg.TLS.HTTPListen)
+		if err != nil {
+			return fmt.Errorf("listening on tls.http_listen %s: %w", cfg.TLS.HTTPListen, err)
+		}
+		s.redirect = &http.Server{Handler: s.tls.HTTPHandler(nil), ReadHeaderTimeout: 10 * time.Second}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.redirect.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.logger.Error("http listener stopped", "err", err)
+			}
+		}()
+	}
+	// Issuance and renewal run in the background until Close; a handshake
+	// before the first certificate arrives fails rather than waits.
+	return s.tls.Manage(bg, false)
 }
