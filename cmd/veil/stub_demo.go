@@ -1,4 +1,0 @@
-package main
-
-// Placeholder until the command is built; delete this file when it is.
-var cmdDemo = notYet("demo")
