@@ -231,7 +231,7 @@ func TestDemoBotAnswerArrivesMasked(t *testing.T) {
 	if strings.Contains(raw.String(), demoBotCardDigits) || strings.Contains(answer.String(), demoBotCard) {
 		t.Fatalf("the bot's card number reached the client: %q", answer.String())
 	}
-	if !strings.Contains(answer.String(), "card ending 4242") || !strings.HasSuffix(answer.String(), "expiring 12/29.") {
+	if !strings.Contains(answer.String(), "card ending 4242") || !strings.HasSuffix(answer.String(), "expiring **/**.") {
 		t.Errorf("answer %q: want the masked card and the rest of the sentence", answer.String())
 	}
 }
