@@ -102,7 +102,9 @@ func (s *Server) revealPost(w http.ResponseWriter, r *http.Request) {
 		s.auth.WriteThrottled(w, r, id.Name)
 		return
 	}
+	revealOnce := true
 	if meta, err := s.vault.Peek(r.Context(), r.PathValue("token")); err == nil {
+		revealOnce = !s.revealAgain(meta)
 		switch {
 		case meta.Kind == "form" && meta.State == vault.StateWaiting:
 			s.notYet(w, api)
@@ -115,7 +117,13 @@ func (s *Server) revealPost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	rv, err := s.vault.Reveal(r.Context(), r.PathValue("token"), id.Name, s.clientIP(r))
+	// The Peek above answers most repeat reveals early; RevealFirst makes
+	// "shown once" hold for two reveals racing past it.
+	reveal := s.vault.Reveal
+	if revealOnce {
+		reveal = s.vault.RevealFirst
+	}
+	rv, err := reveal(r.Context(), r.PathValue("token"), id.Name, s.clientIP(r))
 	if errors.Is(err, vault.ErrWaiting) {
 		s.notYet(w, api)
 		return

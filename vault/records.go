@@ -195,6 +195,19 @@ func (v *Vault) Peek(ctx context.Context, revealToken string) (Meta, error) {
 // ErrConsumed. Other records can be revealed again until they expire.
 // Every attempt is audited with actor and sourceIP.
 func (v *Vault) Reveal(ctx context.Context, revealToken, actor, sourceIP string) (Revealed, error) {
+	return v.reveal(ctx, revealToken, actor, sourceIP, false)
+}
+
+// RevealFirst is Reveal for records whose page may be shown only once even
+// though they are kept (an on_schedule form submission): it refuses with
+// ErrConsumed when the record has been revealed before. The check and the
+// reveal are one write transaction, so of two concurrent calls exactly one
+// succeeds.
+func (v *Vault) RevealFirst(ctx context.Context, revealToken, actor, sourceIP string) (Revealed, error) {
+	return v.reveal(ctx, revealToken, actor, sourceIP, true)
+}
+
+func (v *Vault) reveal(ctx context.Context, revealToken, actor, sourceIP string, once bool) (Revealed, error) {
 	h := tokenHash(revealToken)
 	secret, wellFormed := tokenSecret(revealToken)
 	now := v.now()
@@ -213,6 +226,9 @@ func (v *Vault) Reveal(ctx context.Context, revealToken, actor, sourceIP string)
 			refused = r.status(now)
 			if refused == nil && !r.submitted.Valid {
 				refused = ErrWaiting
+			}
+			if refused == nil && once && r.reveals > 0 {
+				refused = ErrConsumed
 			}
 		}
 		ev := AuditEvent{Actor: actor, SourceIP: sourceIP, RecordID: r.id, Event: "reveal"}

@@ -294,3 +294,57 @@ func mustExec(t *testing.T, tv *testVault, q string, args ...any) {
 		t.Fatalf("%s: no row changed", q)
 	}
 }
+
+// TestRevealFirstOneWinner: a kept record (an on_schedule form) whose page
+// may be shown once gives exactly one success among concurrent RevealFirst
+// calls, stays stored, and refuses every later RevealFirst while Reveal
+// still opens it.
+func TestRevealFirstOneWinner(t *testing.T) {
+	ctx := context.Background()
+	tv := newTestVault(t)
+	fl, err := tv.CreatePending(ctx, PendingForm{Form: "insurance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const submitted = `{"member_id":"XYZ123456789"}`
+	if err := tv.Submit(ctx, fl.FillToken, []byte(submitted), false, "198.51.100.7"); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins, consumed := 0, 0
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			rv, err := tv.RevealFirst(ctx, fl.RevealToken, fmt.Sprintf("agent%d", i), "10.0.0.2")
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+				if string(rv.Value) != submitted {
+					t.Errorf("revealed %q", rv.Value)
+				}
+			case errors.Is(err, ErrConsumed):
+				consumed++
+			default:
+				t.Errorf("RevealFirst: %v", err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if wins != 1 || consumed != n-1 {
+		t.Fatalf("%d successes and %d refusals, want 1 and %d", wins, consumed, n-1)
+	}
+	if _, err := tv.RevealFirst(ctx, fl.RevealToken, "agent", "10.0.0.2"); !errors.Is(err, ErrConsumed) {
+		t.Errorf("a later RevealFirst: %v, want ErrConsumed", err)
+	}
+	if rv, err := tv.Reveal(ctx, fl.RevealToken, "agent", "10.0.0.2"); err != nil || string(rv.Value) != submitted {
+		t.Errorf("Reveal of the kept record: %q, %v", rv.Value, err)
+	}
+}

@@ -13,12 +13,12 @@ import (
 // Each failed login, token or reveal takes a token; an empty bucket means
 // 429 until it refills.
 const (
-	ipBurst      = 20
-	ipRefill     = 30 * time.Second // one more attempt every 30 s
-	accountBurst = 5
+	ipBurst       = 20
+	ipRefill      = 30 * time.Second // one more attempt every 30 s
+	accountBurst  = 5
 	accountRefill = time.Minute
-	maxBuckets   = 10000 // per kind; the fullest buckets are forgotten first
-	maxKeyLen    = 128
+	maxBuckets    = 10000 // per kind; the fullest buckets are forgotten first
+	maxKeyLen     = 128
 )
 
 type bucket struct {
