@@ -177,14 +177,38 @@ func encodeBody(b []byte, enc string) ([]byte, error) {
 
 // readLimited reads r to the end, failing with errTooLarge past limit bytes.
 func readLimited(r io.Reader, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, err
+	return readSized(r, -1, limit)
+}
+
+// readSized is readLimited for a body whose announced length is size (-1:
+// unknown): one buffer of the right size, where io.ReadAll starts small
+// and grows. It never reads more than limit+1 bytes from r.
+func readSized(r io.Reader, size, limit int64) ([]byte, error) {
+	n := int64(512)
+	if size >= 0 && size < limit {
+		n = size + 1 // room for the read that reports EOF
 	}
-	if int64(len(b)) > limit {
-		return nil, errTooLarge
+	b := make([]byte, 0, n)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // grow
+		}
+		end := int64(cap(b))
+		if end > limit+1 {
+			end = limit + 1
+		}
+		m, err := r.Read(b[len(b):end])
+		b = b[:len(b)+m]
+		if int64(len(b)) > limit {
+			return nil, errTooLarge
+		}
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	return b, nil
 }
 
 // prepareRequestBody reads the whole request body (up to max_body), scans it
@@ -197,7 +221,7 @@ func (p *Proxy) prepareRequestBody(ctx context.Context, ex *exchange, r *http.Re
 	if r.ContentLength > limit {
 		return errTooLarge
 	}
-	raw, err := readLimited(r.Body, limit)
+	raw, err := readSized(r.Body, r.ContentLength, limit)
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
 			return err
@@ -231,7 +255,7 @@ func (p *Proxy) prepareRequestBody(ctx context.Context, ex *exchange, r *http.Re
 	}
 	// The scan timeout starts once the body is in: a slow upload is the
 	// server's read timeout's business.
-	ctx, cancel := context.WithTimeout(ctx, p.limits.ScanTimeout)
+	ctx, cancel := withScanTimeout(ctx, p.limits.ScanTimeout)
 	defer cancel()
 	start := time.Now()
 	out, changed, err := p.scanBody(ctx, ex, "request", kind, r.Header.Get("Content-Type"), plain)
@@ -308,30 +332,32 @@ func (p *Proxy) scanJSON(ctx context.Context, ex *exchange, direction string, do
 		return doc, false, nil // an empty body has nothing to scan
 	}
 	changedAny := false
-	out, err := rewriteJSON(doc, func(at []string, value string, isNumber bool) (string, bool, error) {
+	div := ex.diverter()
+	var preceding []byte // "key: ", reused: the engine does not keep it
+	out, err := walkJSON(doc, func(at []string, value []byte, isNumber bool) ([]byte, bool, error) {
 		if anyCovers(skip, at) {
-			return "", false, nil
+			return nil, false, nil
 		}
 		if !isNumber {
-			if inv, ok, err := p.secureCommand(ctx, direction, []byte(value)); err != nil || ok {
+			if inv, ok, err := p.secureCommand(ctx, direction, value); err != nil || ok {
 				changedAny = changedAny || ok
-				return inv, ok, err
+				return []byte(inv), ok, err
 			}
 		}
-		opts := detectors.RedactOptions{Diverter: ex.diverter(), Strict: anyCovers(strict, at)}
+		opts := detectors.RedactOptions{Diverter: div, Strict: anyCovers(strict, at)}
 		if n := len(at); n > 0 && !isIndex(at[n-1]) {
-			opts.Preceding = []byte(at[n-1] + ": ")
+			preceding = append(append(preceding[:0], at[n-1]...), ": "...)
+			opts.Preceding = preceding
 		}
-		in := []byte(value)
-		masked, err := p.redactValue(ctx, ex.rt, direction, in, opts)
+		masked, err := p.redactValue(ctx, ex.rt, direction, value, opts)
 		if err != nil {
-			return "", false, err
+			return nil, false, err
 		}
-		if bytes.Equal(masked, in) {
-			return "", false, nil
+		if bytes.Equal(masked, value) {
+			return nil, false, nil
 		}
 		changedAny = true
-		return string(masked), true, nil
+		return masked, true, nil
 	})
 	if err != nil {
 		if errors.Is(err, errMalformed) {
@@ -342,7 +368,8 @@ func (p *Proxy) scanJSON(ctx context.Context, ex *exchange, direction string, do
 	return out, changedAny, nil
 }
 
-// isIndex reports whether a path element is an array index.
+// isIndex reports whether a path element (or any string) is a non-empty
+// run of ASCII digits, as an array index is.
 func isIndex(s string) bool {
 	if s == "" {
 		return false

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -48,7 +47,7 @@ func (p *Proxy) scanResponse(ctx context.Context, ex *exchange, resp *http.Respo
 		return p.streamText(ctx, ex, resp, enc)
 	}
 
-	raw, err := readLimited(resp.Body, limit)
+	raw, err := readSized(resp.Body, resp.ContentLength, limit)
 	resp.Body.Close()
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
@@ -60,7 +59,7 @@ func (p *Proxy) scanResponse(ctx context.Context, ex *exchange, resp *http.Respo
 	if err != nil {
 		return err
 	}
-	scanCtx, cancel := context.WithTimeout(ctx, p.limits.ScanTimeout)
+	scanCtx, cancel := withScanTimeout(ctx, p.limits.ScanTimeout)
 	defer cancel()
 	start := time.Now()
 	out, changed, err := p.scanBody(scanCtx, ex, "response", kind, ct, plain)
@@ -74,9 +73,12 @@ func (p *Proxy) scanResponse(ctx context.Context, ex *exchange, resp *http.Respo
 		}
 		bodyChanged(resp.Header)
 	}
-	resp.Body = io.NopCloser(bytes.NewReader(raw))
+	resp.Body = newByteBody(raw)
+	var lenBuf [20]byte
+	if cl := resp.Header["Content-Length"]; len(cl) != 1 || cl[0] != string(strconv.AppendInt(lenBuf[:0], int64(len(raw)), 10)) {
+		resp.Header.Set("Content-Length", strconv.Itoa(len(raw)))
+	}
 	resp.ContentLength = int64(len(raw))
-	resp.Header.Set("Content-Length", strconv.Itoa(len(raw)))
 	resp.TransferEncoding = nil
 	return nil
 }
@@ -199,7 +201,7 @@ func (b *scannedBody) fill() {
 }
 
 func (b *scannedBody) scan(step func(ctx context.Context) ([]byte, []detectors.Finding, error)) {
-	ctx, cancel := context.WithTimeout(b.ctx, b.p.limits.ScanTimeout)
+	ctx, cancel := withScanTimeout(b.ctx, b.p.limits.ScanTimeout)
 	defer cancel()
 	start := time.Now()
 	out, fs, err := step(ctx)

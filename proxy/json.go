@@ -31,6 +31,20 @@ const maxJSONDepth = 10000
 // not valid JSON returns an error wrapping errMalformed that names the offset
 // only.
 func rewriteJSON(doc []byte, visit func(at []string, value string, isNumber bool) (replacement string, changed bool, err error)) ([]byte, error) {
+	return walkJSON(doc, func(at []string, value []byte, isNumber bool) ([]byte, bool, error) {
+		rep, changed, err := visit(at, string(value), isNumber)
+		if err != nil || !changed {
+			return nil, changed, err
+		}
+		return []byte(rep), true, nil
+	})
+}
+
+// walkJSON is rewriteJSON without copies, for the hot path: value is only
+// valid during the call (it may point into doc or into a scratch buffer)
+// and must not be modified; the replacement is copied before visit is
+// called again.
+func walkJSON(doc []byte, visit func(at []string, value []byte, isNumber bool) (replacement []byte, changed bool, err error)) ([]byte, error) {
 	w := jsonWalker{doc: doc, visit: visit, at: make([]string, 0, 8)}
 	w.skipSpace()
 	if err := w.value(0); err != nil {
@@ -46,11 +60,11 @@ func rewriteJSON(doc []byte, visit func(at []string, value string, isNumber bool
 	return append(w.out, doc[w.last:]...), nil
 }
 
-// jsonWalker is the state of one rewriteJSON call.
+// jsonWalker is the state of one walkJSON call.
 type jsonWalker struct {
 	doc   []byte
 	i     int
-	visit func(at []string, value string, isNumber bool) (string, bool, error)
+	visit func(at []string, value []byte, isNumber bool) ([]byte, bool, error)
 	at    []string
 	out   []byte // nil until the first replacement
 	last  int    // doc[last:] has not been copied to out yet
@@ -86,7 +100,7 @@ func (w *jsonWalker) value(depth int) error {
 		return w.array(depth)
 	case c == '"':
 		start := w.i
-		s, err := w.str()
+		s, err := w.strBytes()
 		if err != nil {
 			return err
 		}
@@ -96,7 +110,7 @@ func (w *jsonWalker) value(depth int) error {
 		if err := w.number(); err != nil {
 			return err
 		}
-		return w.leaf(start, string(w.doc[start:w.i]), true)
+		return w.leaf(start, w.doc[start:w.i:w.i], true)
 	case c == 't':
 		return w.literal("true")
 	case c == 'f':
@@ -108,7 +122,7 @@ func (w *jsonWalker) value(depth int) error {
 }
 
 // leaf hands one scalar to visit and records its replacement.
-func (w *jsonWalker) leaf(start int, s string, isNumber bool) error {
+func (w *jsonWalker) leaf(start int, s []byte, isNumber bool) error {
 	rep, changed, err := w.visit(w.at, s, isNumber)
 	if err != nil {
 		return err
@@ -252,6 +266,13 @@ func (w *jsonWalker) number() error {
 
 // str reads the string starting at the opening quote and returns it decoded.
 func (w *jsonWalker) str() (string, error) {
+	b, err := w.strBytes()
+	return string(b), err
+}
+
+// strBytes is str without a copy: the result points into the document
+// (no escapes) or into w.buf, until the next call.
+func (w *jsonWalker) strBytes() ([]byte, error) {
 	d := w.doc
 	start := w.i + 1
 	i := start
@@ -260,14 +281,14 @@ func (w *jsonWalker) str() (string, error) {
 		c := d[i]
 		if c == '"' {
 			w.i = i + 1
-			return string(d[start:i]), nil
+			return d[start:i:i], nil
 		}
 		if c == '\\' {
 			break
 		}
 		if c < 0x20 {
 			w.i = i
-			return "", w.malformed("control character in string")
+			return nil, w.malformed("control character in string")
 		}
 		i++
 	}
@@ -275,17 +296,17 @@ func (w *jsonWalker) str() (string, error) {
 	for {
 		if i >= len(d) {
 			w.i = i
-			return "", w.malformed("unterminated string")
+			return nil, w.malformed("unterminated string")
 		}
 		c := d[i]
 		switch {
 		case c == '"':
 			w.i = i + 1
 			w.buf = b
-			return string(b), nil
+			return b, nil
 		case c < 0x20:
 			w.i = i
-			return "", w.malformed("control character in string")
+			return nil, w.malformed("control character in string")
 		case c != '\\':
 			b = append(b, c)
 			i++
@@ -294,7 +315,7 @@ func (w *jsonWalker) str() (string, error) {
 		// Escape.
 		if i+1 >= len(d) {
 			w.i = i
-			return "", w.malformed("unterminated escape")
+			return nil, w.malformed("unterminated escape")
 		}
 		e := d[i+1]
 		i += 2
@@ -315,7 +336,7 @@ func (w *jsonWalker) str() (string, error) {
 			r, ok := hex4(d, i)
 			if !ok {
 				w.i = i
-				return "", w.malformed("invalid unicode escape")
+				return nil, w.malformed("invalid unicode escape")
 			}
 			i += 4
 			if utf16.IsSurrogate(r) {
@@ -333,7 +354,7 @@ func (w *jsonWalker) str() (string, error) {
 			b = utf8.AppendRune(b, r)
 		default:
 			w.i = i - 1
-			return "", w.malformed("invalid escape")
+			return nil, w.malformed("invalid escape")
 		}
 	}
 }
@@ -362,7 +383,7 @@ func hex4(d []byte, i int) (rune, bool) {
 // appendJSONString appends s as a quoted JSON string. Quotes, backslashes
 // and control characters are escaped, as are U+2028 and U+2029; invalid
 // UTF-8 becomes U+FFFD. Everything else is written as is.
-func appendJSONString(b []byte, s string) []byte {
+func appendJSONString[T string | []byte](b []byte, s T) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
@@ -390,7 +411,7 @@ func appendJSONString(b []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
 		if r == utf8.RuneError && size == 1 {
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)

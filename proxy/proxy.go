@@ -38,7 +38,8 @@ type Options struct {
 	// body, URL query, header value or found value. Nil: discard.
 	Logger *slog.Logger
 	// Transport reaches the upstream. Nil: a clone of
-	// http.DefaultTransport (TLS verified) with the configured timeouts.
+	// http.DefaultTransport (TLS verified) with the configured timeouts and
+	// enough idle connections per host for a busy sidecar.
 	Transport http.RoundTripper
 }
 
@@ -221,15 +222,18 @@ func (l Limits) withDefaults() Limits {
 
 // exchange is the state of one proxied request and its response.
 type exchange struct {
-	id    string
-	rt    *route
-	log   *slog.Logger
-	start time.Time
+	id      string
+	rt      *route
+	log     *slog.Logger // nil until first used: see logger
+	baseLog *slog.Logger
+	start   time.Time
+	sw      statusWriter // the client's ResponseWriter, for ServeHTTP
 
 	body          []byte // request body to forward; used when bodySet
 	bodySet       bool
-	stripEncoding bool   // body is identity now: drop Content-Encoding
-	rawQuery      string // scanned query; used when querySet
+	outBody       io.ReadCloser // the reader of body ServeHTTP handed on
+	stripEncoding bool          // body is identity now: drop Content-Encoding
+	rawQuery      string        // scanned query; used when querySet
 	querySet      bool
 
 	newDiverter func() detectors.Diverter
@@ -237,6 +241,16 @@ type exchange struct {
 	div         detectors.Diverter
 
 	stopTimer func() bool // stops the upstream timeout once headers arrive
+}
+
+// logger returns the exchange's logger, which names its request id. It is
+// made on first use: most requests log nothing when the level is above
+// Info.
+func (ex *exchange) logger() *slog.Logger {
+	if ex.log == nil {
+		ex.log = ex.baseLog.With("request_id", ex.id)
+	}
+	return ex.log
 }
 
 // diverter returns the Diverter to scan the exchange with: nil when the
@@ -288,10 +302,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := &exchange{
 		id:          p.requestID(r),
 		rt:          p.match(r),
+		baseLog:     p.log,
 		start:       time.Now(),
 		newDiverter: p.opts.NewDiverter,
 	}
-	ex.log = p.log.With("request_id", ex.id)
 	if err := p.acquire(); err != nil {
 		p.refuse(w, ex, err, "request")
 		return
@@ -328,14 +342,40 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out.ContentLength = int64(len(ex.body))
 		if len(ex.body) > 0 {
 			// A body of the transport's own, never r.Body (golang/go#40747).
-			out.Body = io.NopCloser(bytes.NewReader(ex.body))
+			ex.outBody = ex.newOutBody()
+			out.Body = ex.outBody
 		}
 	}
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &ex.sw
+	sw.ResponseWriter = w
 	p.rp.ServeHTTP(sw, out)
-	ex.log.Info("proxied", "method", r.Method, "route", rt.label, "status", sw.status,
-		"duration", time.Since(ex.start))
+	if p.log.Enabled(ctx, slog.LevelInfo) {
+		ex.logger().Info("proxied", "method", r.Method, "route", rt.label, "status", sw.status,
+			"duration", time.Since(ex.start))
+	}
 }
+
+// newOutBody returns a reader of the request body to forward. It is an
+// io.NopCloser of a *bytes.Reader on purpose: the transport recognises that
+// pair as in-memory and sends the headers and a small body in one write,
+// where any other type costs a second write system call.
+func (ex *exchange) newOutBody() io.ReadCloser {
+	return io.NopCloser(bytes.NewReader(ex.body))
+}
+
+// byteBody is a response body read from memory; Close does nothing. One
+// allocation, where io.NopCloser(bytes.NewReader(b)) is two. Not for
+// request bodies: see exchange.newOutBody.
+type byteBody struct{ bytes.Reader }
+
+func newByteBody(b []byte) *byteBody {
+	body := &byteBody{}
+	body.Reset(b)
+	return body
+}
+
+// Close does nothing: the bytes stay readable.
+func (*byteBody) Close() error { return nil }
 
 // isWebSocketUpgrade reports whether r asks to switch to WebSocket.
 func isWebSocketUpgrade(r *http.Request) bool {
@@ -371,7 +411,7 @@ func (p *Proxy) match(r *http.Request) *route {
 // gets a body of its own.
 func (p *Proxy) prepareRequest(ctx context.Context, ex *exchange, r *http.Request) error {
 	if ex.rt.scan && r.URL.RawQuery != "" {
-		scanCtx, cancel := context.WithTimeout(ctx, p.limits.ScanTimeout)
+		scanCtx, cancel := withScanTimeout(ctx, p.limits.ScanTimeout)
 		q, changed, err := p.scanQuery(scanCtx, ex, r.URL.RawQuery)
 		cancel()
 		if err != nil {
@@ -413,30 +453,39 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		body := ex.body
 		pr.Out.ContentLength = int64(len(body))
 		pr.Out.TransferEncoding = nil
-		pr.Out.Header.Del("Content-Length")
+		delete(pr.Out.Header, "Content-Length")
 		if len(body) == 0 {
 			pr.Out.Body = nil
 		} else {
-			pr.Out.Body = io.NopCloser(bytes.NewReader(body))
+			if pr.Out.Body == nil || pr.Out.Body != ex.outBody {
+				pr.Out.Body = ex.newOutBody() // ServeHTTP's, unless the library replaced it
+			}
 			pr.Out.GetBody = func() (io.ReadCloser, error) {
-				return io.NopCloser(bytes.NewReader(body)), nil
+				return ex.newOutBody(), nil
 			}
 		}
 		if ex.stripEncoding {
-			pr.Out.Header.Del("Content-Encoding")
+			delete(pr.Out.Header, "Content-Encoding")
 		}
 	}
 	if rt.scan {
 		// Ask only for encodings the response scanner can decode.
-		pr.Out.Header.Set("Accept-Encoding", acceptEncoding(pr.In.Header.Values("Accept-Encoding")))
-		if pr.Out.Header.Get("Accept-Encoding") == "" {
-			pr.Out.Header.Del("Accept-Encoding")
+		if ae := acceptEncoding(pr.In.Header["Accept-Encoding"]); ae != "" {
+			pr.Out.Header["Accept-Encoding"] = []string{ae}
+		} else {
+			delete(pr.Out.Header, "Accept-Encoding")
 		}
 	}
 }
 
 // acceptEncoding keeps gzip and deflate from the client's Accept-Encoding.
 func acceptEncoding(values []string) string {
+	if len(values) == 1 {
+		switch values[0] {
+		case "gzip", "deflate", "gzip, deflate", "":
+			return values[0] // the common cases, kept as they are
+		}
+	}
 	var keep []string
 	for _, v := range values {
 		for _, part := range strings.Split(v, ",") {
@@ -530,7 +579,7 @@ func (p *Proxy) refuse(w http.ResponseWriter, ex *exchange, err error, direction
 	if status == 0 || status == http.StatusUnprocessableEntity || status == http.StatusForbidden {
 		level = slog.LevelInfo
 	}
-	ex.log.Log(context.Background(), level, "refused", "route", ex.rt.label, "direction", direction,
+	ex.logger().Log(context.Background(), level, "refused", "route", ex.rt.label, "direction", direction,
 		"status", status, "code", code, "duration", time.Since(ex.start))
 }
 
@@ -543,9 +592,9 @@ func (p *Proxy) refuse(w http.ResponseWriter, ex *exchange, err error, direction
 // the configured scan_timeout.
 func (p *Proxy) redactText(ctx context.Context, rt *route, direction string, text []byte, opts detectors.RedactOptions) ([]byte, []detectors.Finding, error) {
 	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, p.limits.ScanTimeout)
+		scanCtx, cancel := withScanTimeout(ctx, p.limits.ScanTimeout)
 		defer cancel()
+		ctx = scanCtx
 	}
 	start := time.Now()
 	out, fs, err := p.engine.Redact(ctx, text, opts)
@@ -652,7 +701,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 	if p.ownsTrans {
-		defer p.transport.(*http.Transport).CloseIdleConnections()
+		defer p.transport.(interface{ CloseIdleConnections() }).CloseIdleConnections()
 	}
 	if idle == nil {
 		return nil
@@ -681,7 +730,8 @@ func (p *Proxy) requestID(r *http.Request) string {
 	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 128 && isToken(id) {
 		return id
 	}
-	return p.idPrefix + strconv.FormatUint(p.idSeq.Add(1), 36)
+	var buf [64]byte
+	return string(strconv.AppendUint(append(buf[:0], p.idPrefix...), p.idSeq.Add(1), 36))
 }
 
 func isToken(s string) bool {

@@ -85,7 +85,7 @@ func (r *sseRewriter) scanning() func() {
 	if r.env.timeout <= 0 {
 		return func() {}
 	}
-	ctx, cancel := context.WithTimeout(r.base, r.env.timeout)
+	ctx, cancel := withScanTimeout(r.base, r.env.timeout)
 	r.ctx = ctx
 	return func() {
 		cancel()

@@ -74,7 +74,7 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *route
 	ex.log = p.log.With("request_id", ex.id)
 	rawQuery := r.URL.RawQuery
 	if rawQuery != "" {
-		scanCtx, cancel := context.WithTimeout(r.Context(), p.limits.ScanTimeout)
+		scanCtx, cancel := withScanTimeout(r.Context(), p.limits.ScanTimeout)
 		q, _, err := p.scanQuery(scanCtx, ex, rawQuery)
 		cancel()
 		if err != nil {

@@ -104,26 +104,13 @@ func tailKey(at []string) string {
 	var b strings.Builder
 	for _, seg := range at {
 		b.WriteByte(0)
-		if isDecimal(seg) {
+		if isIndex(seg) {
 			b.WriteByte('*')
 			continue
 		}
 		b.WriteString(seg)
 	}
 	return b.String()
-}
-
-// isDecimal reports whether s is a non-empty run of ASCII digits.
-func isDecimal(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // value scans one value (a whole text message, or a JSON string or number).

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -42,6 +43,7 @@ func benchProxy(args []string) error {
 	wsConns := fs.Int("ws-conns", 2000, "idle WebSocket connections to hold")
 	sseSamples := fs.Int("sse-samples", 200, "SSE streams opened per target for time to first byte")
 	rounds := fs.Int("rounds", 5, "interleaved rounds the load duration is split into")
+	httpOnly := fs.Bool("http-only", false, "run the HTTP load only (no SSE or WebSocket measurements)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -71,7 +73,7 @@ func benchProxy(args []string) error {
 		fmt.Printf("  %-8s n/a (%v)\n", "nginx", err)
 	} else {
 		defer ng.close()
-		targets = append(targets, &loadTarget{name: "nginx", url: ng.url + "/api/messages"})
+		targets = append(targets, &loadTarget{name: "nginx", url: ng.url + "/api/messages", pids: ng.pids})
 	}
 	targets = append(targets, &loadTarget{name: "veil", url: veil.url + "/api/messages"})
 	// nginx does its work in processes of its own; so can Veil, for a
@@ -80,7 +82,7 @@ func benchProxy(args []string) error {
 		fmt.Printf("  %-8s n/a (%v)\n", "veil-own", err)
 	} else {
 		defer child.close()
-		targets = append(targets, &loadTarget{name: "veil-own", url: child.url + "/api/messages"})
+		targets = append(targets, &loadTarget{name: "veil-own", url: child.url + "/api/messages", pids: child.pids})
 	}
 	// A bare httputil.ReverseProxy (with a buffer pool, as Veil has) in its
 	// own process: what Go's HTTP stack costs before any scanning.
@@ -88,7 +90,7 @@ func benchProxy(args []string) error {
 		fmt.Printf("  %-8s n/a (%v)\n", "go-rp-own", err)
 	} else {
 		defer child.close()
-		targets = append(targets, &loadTarget{name: "go-rp-own", url: child.url + "/api/messages"})
+		targets = append(targets, &loadTarget{name: "go-rp-own", url: child.url + "/api/messages", pids: child.pids})
 	}
 	// Rounds alternate the targets so that a burst of load from elsewhere
 	// on the machine does not fall on one target only.
@@ -122,22 +124,47 @@ func benchProxy(args []string) error {
 				name, 100*v.rps/viaNginx.rps, name, v.p50-viaNginx.p50, name, v.p99-viaNginx.p99)
 		}
 	}
-
-	fmt.Printf("SSE time to first byte / to first text (%d streams each, sequential):\n", *sseSamples)
-	sseDirect, sseDirectText, errDirect := sseTTFB(upstream.url+"/v1/chat/completions", *sseSamples)
-	if errDirect != nil {
-		fmt.Printf("  direct   n/a (%v)\n", errDirect)
-	} else {
-		fmt.Printf("  direct   byte p50 %-10s p99 %-10s text p50 %-10s p99 %s\n", sseDirect[0], sseDirect[1], sseDirectText[0], sseDirectText[1])
+	if own, rp := results["veil-own"], results["go-rp-own"]; own != nil && rp != nil && rp.rps > 0 {
+		fmt.Printf("  veil-own/go-rp-own requests/s: %.0f%% (Go's HTTP stack alone is the ceiling)\n", 100*own.rps/rp.rps)
 	}
-	sseVeil, sseVeilText, err := sseTTFB(veil.url+"/v1/chat/completions", *sseSamples)
-	if err != nil {
-		fmt.Printf("  veil     n/a (%v)\n", err)
-	} else {
-		fmt.Printf("  veil     byte p50 %-10s p99 %-10s text p50 %-10s p99 %s\n", sseVeil[0], sseVeil[1], sseVeilText[0], sseVeilText[1])
-		if errDirect == nil {
-			fmt.Printf("  added    byte p50 %-10s text p50 %s\n", sseVeil[0]-sseDirect[0], sseVeilText[0]-sseDirectText[0])
+	fmt.Println("  (veil runs inside the bench process, next to the load generator and the upstream;" +
+		" veil-own, like nginx, has a process of its own)")
+	// CPU per request is much steadier than requests/s on a shared
+	// machine: it does not depend on what else runs at the same time.
+	if own := results["veil-own"]; own != nil && own.cpuPerReq > 0 {
+		for _, peer := range []string{"nginx", "go-rp-own"} {
+			if r := results[peer]; r != nil && r.cpuPerReq > 0 {
+				fmt.Printf("  veil-own cpu/req is %.2fx %s's\n", float64(own.cpuPerReq)/float64(r.cpuPerReq), peer)
+			}
 		}
+	}
+	if *httpOnly {
+		return nil
+	}
+
+	// Every proxy adds a hop; nginx (buffering off for the stream) and the
+	// bare Go proxy show what a hop alone costs.
+	fmt.Printf("SSE time to first byte / to first text (%d streams each, sequential):\n", *sseSamples)
+	sseTargets := []loadTarget{{name: "direct", url: upstream.url}, {name: "veil", url: veil.url}}
+	for _, t := range targets {
+		if t.name != "direct" && t.name != "veil" {
+			sseTargets = append(sseTargets, loadTarget{name: t.name, url: strings.TrimSuffix(t.url, "/api/messages")})
+		}
+	}
+	var sseDirect, sseDirectText [2]time.Duration
+	for i, t := range sseTargets {
+		first, text, err := sseTTFB(t.url+"/v1/chat/completions", *sseSamples)
+		if err != nil {
+			fmt.Printf("  %-9s n/a (%v)\n", t.name, err)
+			continue
+		}
+		added := ""
+		if i == 0 {
+			sseDirect, sseDirectText = first, text
+		} else if sseDirect[0] > 0 {
+			added = fmt.Sprintf("  added: byte p50 %s, text p50 %s", first[0]-sseDirect[0], text[0]-sseDirectText[0])
+		}
+		fmt.Printf("  %-9s byte p50 %-10s p99 %-10s text p50 %-10s p99 %-10s%s\n", t.name, first[0], first[1], text[0], text[1], added)
 	}
 
 	fmt.Printf("WebSocket: %d idle connections (heap+stacks after GC):\n", *wsConns)
@@ -171,6 +198,9 @@ func raiseFileLimit() {
 type server struct {
 	url   string
 	close func()
+	// pids returns the processes serving it, for CPU accounting; nil when
+	// it runs inside the bench process.
+	pids func() []int
 }
 
 // startUpstream serves the chat backend stand-in: JSON replies, an
@@ -257,6 +287,23 @@ func init() {
 }
 
 func serveVeilChild(upstream string) error {
+	// VEIL_BENCH_CHILD_CPUPROFILE=DIR writes each child's CPU profile to
+	// DIR/veil.pprof or DIR/go-rp.pprof, for `go tool pprof`.
+	if dir := os.Getenv("VEIL_BENCH_CHILD_CPUPROFILE"); dir != "" {
+		name := "veil.pprof"
+		if os.Getenv(plainChildEnv) != "" {
+			name = "go-rp.pprof"
+		}
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if os.Getenv(plainChildEnv) != "" {
 		return servePlainChild(upstream)
 	}
@@ -346,10 +393,11 @@ func startVeilProcess(upstream string, plain bool) (*server, error) {
 		_ = cmd.Wait()
 		return nil, fmt.Errorf("veil child did not start: %w", err)
 	}
+	pid := cmd.Process.Pid
 	return &server{url: strings.TrimSpace(line), close: func() {
 		_ = stdin.Close()
 		_ = cmd.Wait()
-	}}, nil
+	}, pids: func() []int { return []int{pid} }}, nil
 }
 
 const nginxConf = `worker_processes auto;
@@ -372,6 +420,13 @@ http {
             proxy_set_header Connection "";
             proxy_set_header Host $host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }
+        location /v1/chat/completions {
+            proxy_pass http://chat;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_buffering off;
         }
     }
 }
@@ -435,26 +490,37 @@ func startNginx(bin, upstream string) (*server, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return &server{url: "http://" + addr, close: stop}, nil
+	master := cmd.Process.Pid
+	return &server{url: "http://" + addr, close: stop, pids: func() []int {
+		return append(childPids(master), master)
+	}}, nil
 }
 
-// loadResult is one load run's throughput and latency.
+// loadResult is one load run's throughput and latency, and the CPU time
+// the proxy's own processes spent per request (0: not measured).
 type loadResult struct {
 	n             int
 	rps           float64
 	p50, p99, max time.Duration
+	cpuPerReq     time.Duration
 }
 
 func printLoad(name string, r *loadResult) {
-	fmt.Printf("  %-8s %8.0f req/s  p50 %-10s p99 %-10s max %s  (%d requests)\n", name, r.rps, r.p50, r.p99, r.max, r.n)
+	cpu := "cpu/req n/a"
+	if r.cpuPerReq > 0 {
+		cpu = fmt.Sprintf("cpu/req %s", r.cpuPerReq.Round(100*time.Nanosecond))
+	}
+	fmt.Printf("  %-9s %8.0f req/s  p50 %-10s p99 %-10s max %-10s %-18s (%d requests)\n", name, r.rps, r.p50, r.p99, r.max, cpu, r.n)
 }
 
 // loadTarget accumulates the latencies of the load rounds run against url.
 type loadTarget struct {
 	name string
 	url  string
+	pids func() []int // the serving processes; nil: in process, CPU not measured
 	lat  []time.Duration
 	took time.Duration
+	cpu  time.Duration // CPU time of pids during the recorded rounds
 }
 
 func (t *loadTarget) result() *loadResult {
@@ -464,11 +530,12 @@ func (t *loadTarget) result() *loadResult {
 		return &loadResult{}
 	}
 	return &loadResult{
-		n:   len(lat),
-		rps: float64(len(lat)) / t.took.Seconds(),
-		p50: lat[len(lat)/2],
-		p99: lat[len(lat)*99/100],
-		max: lat[len(lat)-1],
+		n:         len(lat),
+		rps:       float64(len(lat)) / t.took.Seconds(),
+		p50:       lat[len(lat)/2],
+		p99:       lat[len(lat)*99/100],
+		max:       lat[len(lat)-1],
+		cpuPerReq: t.cpu / time.Duration(len(lat)),
 	}
 }
 
@@ -501,6 +568,12 @@ func (t *loadTarget) run(concurrency int, d time.Duration, record bool) error {
 		mu       sync.Mutex
 		firstErr error
 	)
+	var pids []int
+	var cpu0 time.Duration
+	if record && t.pids != nil {
+		pids = t.pids()
+		cpu0 = procCPU(pids)
+	}
 	start := time.Now()
 	end := start.Add(d)
 	for range concurrency {
@@ -530,8 +603,67 @@ func (t *loadTarget) run(concurrency int, d time.Duration, record bool) error {
 	wg.Wait()
 	if record {
 		t.took += time.Since(start)
+		if pids != nil {
+			t.cpu += procCPU(pids) - cpu0
+		}
 	}
 	return firstErr
+}
+
+// clockTick is the unit of the CPU times in /proc/PID/stat (USER_HZ, 100
+// on every Linux platform Go supports).
+const clockTick = 10 * time.Millisecond
+
+// procCPU returns the user and system CPU time the processes have used so
+// far, from /proc (0 where it cannot be read).
+func procCPU(pids []int) time.Duration {
+	var total time.Duration
+	for _, pid := range pids {
+		f := procStat(pid)
+		if len(f) < 15 {
+			continue
+		}
+		var utime, stime int64
+		_, err1 := fmt.Sscan(f[13], &utime)
+		_, err2 := fmt.Sscan(f[14], &stime)
+		if err1 == nil && err2 == nil {
+			total += time.Duration(utime+stime) * clockTick
+		}
+	}
+	return total
+}
+
+// procStat returns the fields of /proc/PID/stat, the command name (which
+// may hold spaces) counted as one field.
+func procStat(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open {
+		return nil
+	}
+	return append([]string{string(b[:open-1]), string(b[open+1 : end])}, strings.Fields(string(b[end+1:]))...)
+}
+
+// childPids returns the processes whose parent is pid (nginx's workers).
+func childPids(pid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range entries {
+		var child int
+		if _, err := fmt.Sscan(e.Name(), &child); err != nil {
+			continue
+		}
+		if f := procStat(child); len(f) > 3 && f[3] == fmt.Sprint(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
 }
 
 // sseTTFB opens n event streams one after another and returns the p50 and
