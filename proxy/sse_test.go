@@ -390,24 +390,38 @@ func TestSSEShutdown(t *testing.T) {
 	}))
 	defer up.Close()
 	env := newStreamEnv(t, up.URL, sseRoutes(), Limits{}, nil, Options{})
-	resp, err := http.Post(env.front.URL+"/v1/chat/completions", "application/json", strings.NewReader(`{}`))
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Post(env.front.URL+"/v1/chat/completions", "application/json", strings.NewReader(`{}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	<-sent
+	// Wait until Veil has read the upstream's event: the part that cannot
+	// start a value ("partial ") reaches the client at once, and the digits
+	// are held. Only then is there held text for the shutdown to release.
+	br := bufio.NewReader(resp.Body)
+	var head strings.Builder
+	for !strings.Contains(head.String(), "partial") {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the first event: %v (so far %q)", err, head.String())
+		}
+		head.WriteString(line)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- env.p.Shutdown(ctx) }()
-	b, err := io.ReadAll(resp.Body)
+	rest, err := io.ReadAll(br)
 	if err != nil {
 		t.Fatalf("stream did not end cleanly: %v", err)
 	}
 	if err := <-errc; err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
-	texts, _ := sseContents(t, string(b))
+	b := head.String() + string(rest)
+	texts, _ := sseContents(t, b)
 	if texts[0] != "partial 4111 1111" {
 		t.Fatalf("held text not released at shutdown: %q", b)
 	}
