@@ -230,6 +230,7 @@ func compileRule(s RuleSpec, idx int, user bool, timeout time.Duration) (*Rule, 
 			whole := valueFirstBytes(s.Pattern, 0)
 			r.guarded = whole == nil || *whole != *r.first
 		}
+		r.shapeWhole, r.shapeAt = shapeChecks(s.ID)
 	}
 	for i, kw := range s.Keywords {
 		kw = strings.ToLower(strings.TrimSpace(kw))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -36,6 +37,7 @@ type SampleFailure struct {
 type Engine struct {
 	all       []*Rule // every enabled rule, in order
 	rules     []*Rule // rules that run on islands
+	freeRules []*Rule // of those, the ones that need no keyword or context word
 	lineRules []*Rule // configured rules without keywords: all text
 	actions   map[string]Action
 	strict    *Rule
@@ -46,6 +48,8 @@ type Engine struct {
 	maxAfter  int
 	maxBefore int
 	maxBack   int
+
+	scanners sync.Pool // *scanner: buffers for one-shot scans
 }
 
 type kwOwner struct {
@@ -257,6 +261,9 @@ func build(rules []*Rule, actions map[string]Action) *Engine {
 			e.lineRules = append(e.lineRules, r)
 		} else {
 			e.rules = append(e.rules, r)
+			if len(r.keywords) == 0 && !r.ctxRequired {
+				e.freeRules = append(e.freeRules, r)
+			}
 		}
 		for _, kw := range r.keywords {
 			words = append(words, kw)
@@ -310,7 +317,8 @@ func (e *Engine) scanAll(ctx context.Context, text []byte, opts RedactOptions, f
 	if err := ctx.Err(); err != nil {
 		return nil, nil, fmt.Errorf("scanning: %w", err)
 	}
-	s := e.newScanner(opts)
+	s := e.getScanner(opts)
+	defer e.putScanner(s)
 	s.findOnly = findOnly
 	input := text
 	if len(opts.Preceding) > 0 {

@@ -105,6 +105,12 @@ type partitioner struct {
 	hits []hit
 }
 
+// reused returns a fresh partitioner of the same kind that keeps pt's
+// buffers.
+func (pt *partitioner) reused() partitioner {
+	return partitioner{ac: pt.ac, all: pt.all, held: pt.held[:0], segs: pt.segs[:0], hits: pt.hits[:0]}
+}
+
 // feed processes p, whose first byte is at absolute position base.
 func (pt *partitioner) feed(p []byte, base int) {
 	if pt.ac == nil {

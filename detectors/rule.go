@@ -35,11 +35,13 @@ type Rule struct {
 	confidence  float64
 	maxLen      int
 	pre         prefilter
-	first       *[256]bool     // bytes a value can start with; nil: any
-	anchored    *regexp.Regexp // re2 anchored at the start, with first
-	guarded     bool           // anchored starts one byte before the value
-	spans       bool           // values may span plain words: scan past keyword hits
-	lineScope   bool           // sees all text (no keywords, configured)
+	first       *[256]bool             // bytes a value can start with; nil: any
+	anchored    *regexp.Regexp         // re2 anchored at the start, with first
+	guarded     bool                   // anchored starts one byte before the value
+	shapeWhole  func([]byte) bool      // necessary for re2 to match b; nil: none
+	shapeAt     func([]byte, int) bool // necessary for anchored to match a value at b[i]
+	spans       bool                   // values may span plain words: scan past keyword hits
+	lineScope   bool                   // sees all text (no keywords, configured)
 	timeout     time.Duration
 	idx         int
 }
@@ -56,6 +58,9 @@ func (r *Rule) find(v *view, dst []span) ([]span, bool) {
 	case r.scanner == "card":
 		return cardSpans(b, dst), false
 	case r.re2 != nil:
+		if r.shapeWhole != nil && !r.shapeWhole(b) {
+			return dst, false
+		}
 		pos := 0
 		for pos <= len(b) {
 			loc := r.re2.FindSubmatchIndex(b[pos:])
@@ -195,7 +200,13 @@ func cardSpans(b []byte, dst []span) []span {
 	var gbuf [32]span
 	groups := digitGroups(b, gbuf[:0])
 	var digits [19]byte
-	clusters(b, groups, func(c []span) {
+	for ci := 0; ci < len(groups); {
+		cj := ci + 1
+		for cj < len(groups) && joined(b, groups[cj-1].e, groups[cj].s) {
+			cj++
+		}
+		c := groups[ci:cj]
+		ci = cj
 		for i := 0; i < len(c); {
 			found := -1
 			n := 0
@@ -221,7 +232,7 @@ func cardSpans(b []byte, dst []span) []span {
 			}
 			i++
 		}
-	})
+	}
 	return dst
 }
 

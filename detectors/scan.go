@@ -55,6 +55,34 @@ func (e *Engine) newScanner(opts RedactOptions) *scanner {
 	return s
 }
 
+// getScanner returns a scanner for a one-shot scan, reusing the buffers of
+// an earlier one; putScanner hands it back once the scan is over.
+func (e *Engine) getScanner(opts RedactOptions) *scanner {
+	old, _ := e.scanners.Get().(*scanner)
+	if old == nil {
+		return e.newScanner(opts)
+	}
+	clear(old.kwNear)
+	clear(old.ctxNear)
+	s := old
+	*s = scanner{
+		e: e, opts: opts,
+		segs: old.segs[:0], finds: old.finds[:0], spans: old.spans[:0], ranges: old.ranges[:0],
+		kwNear: old.kwNear, ctxNear: old.ctxNear,
+		main: old.main.reused(),
+		line: old.line,
+	}
+	if s.line != nil {
+		*s.line = s.line.reused()
+	}
+	return s
+}
+
+func (e *Engine) putScanner(s *scanner) {
+	s.buf, s.opts, s.failed = nil, RedactOptions{}, nil
+	e.scanners.Put(s)
+}
+
 // feed scans p; when s does not own its buffer (one-shot scans), p must be
 // the whole text.
 func (s *scanner) feed(p []byte) {
@@ -84,8 +112,13 @@ func (s *scanner) step(ctx context.Context, out []byte, fs []Finding) ([]byte, [
 	if s.failed != nil {
 		return out, fs, s.failed
 	}
-	s.segs = append(s.segs, s.main.segs...)
-	s.main.segs = s.main.segs[:0]
+	if len(s.segs) == 0 {
+		// Take the partitioner's segments without copying them.
+		s.segs, s.main.segs = s.main.segs, s.segs[:0]
+	} else {
+		s.segs = append(s.segs, s.main.segs...)
+		s.main.segs = s.main.segs[:0]
+	}
 	if s.line != nil {
 		s.segs = append(s.segs, s.line.segs...)
 		s.line.segs = s.line.segs[:0]
@@ -185,6 +218,10 @@ func (s *scanner) scanSegment(sg segment) {
 		case o.ctx && h.e >= w0-r.before && h.e <= w1+r.after+maxKeyword:
 			s.ctxNear[o.rule] = true
 		}
+	}
+	if len(hits) == 0 && !sg.all {
+		// No keyword or context word near: only these rules can match.
+		rules = s.e.freeRules
 	}
 	for _, r := range rules {
 		if len(r.keywords) > 0 && !s.kwNear[r.idx] {
@@ -392,7 +429,13 @@ func (s *scanner) anchoredAt(r *Rule, v *view, from, upto, to int, out []span) [
 		if r.guarded && i > 0 {
 			q = i - 1
 		}
-		loc := r.anchored.FindSubmatchIndex(b[q:min(len(b), i+r.maxLen+2)])
+		w := b[:min(len(b), i+r.maxLen+2)]
+		// A guard byte that can start a value too lets the value start
+		// at q: the shape check looks at i only.
+		if r.shapeAt != nil && (q == i || !r.first[b[q]]) && !r.shapeAt(w, i) {
+			continue
+		}
+		loc := r.anchored.FindSubmatchIndex(w[q:])
 		if loc == nil {
 			continue
 		}
@@ -502,6 +545,15 @@ func better(a, b *found) bool {
 // release emits the text in [rel, safe) once no finding straddles the
 // release point, merging overlapping findings.
 func (s *scanner) release(ctx context.Context, safe int, out []byte, fs []Finding) ([]byte, []Finding, error) {
+	if len(s.finds) == 0 {
+		// Nothing found: the text up to safe goes out as it is.
+		if from := max(s.rel, s.skip); safe > from && !s.findOnly {
+			out = append(out, s.buf[from-s.bufBase:safe-s.bufBase]...)
+		}
+		s.rel = max(s.rel, safe)
+		s.trim()
+		return out, fs, nil
+	}
 	slices.SortFunc(s.finds, func(a, b found) int {
 		if a.s != b.s {
 			return a.s - b.s

@@ -1,0 +1,278 @@
+package detectors
+
+// Shape checks are hand-written necessary conditions for the patterns of
+// some embedded rules: when a check fails, the pattern cannot match and the
+// regular expression is not run. They only ever skip work: a check that
+// passes leads to the pattern as before, so findings do not change. Each
+// check is tied to the pattern of the rule of the same id in defaults.yaml
+// and must be revised with it; configured rules (even ones that replace a
+// default by id) never get one.
+
+// shapeChecks returns the checks of the embedded rule id: whole tells
+// whether a pattern search of all of b can match, at whether the anchored
+// pattern can match a value starting at b[i] (b ends where the anchored
+// pattern's input ends). Either may be nil.
+func shapeChecks(id string) (whole func(b []byte) bool, at func(b []byte, i int) bool) {
+	switch id {
+	case "ssn", "itin":
+		return groups324, nil
+	case "phone":
+		return phoneShape, nil
+	case "mbi":
+		return mbiShape, nil
+	case "iban":
+		return ibanShape, nil
+	case "dea":
+		return deaShape, nil
+	case "card_expiry":
+		return nil, expiryAt
+	case "ssn_bare", "aba_routing":
+		return nil, digitsAt(9, 9)
+	case "itin_bare":
+		return nil, func(b []byte, i int) bool { return b[i] == '9' && digitRun(b, i) == 9 }
+	case "phone_bare":
+		return nil, phoneBareAt
+	case "mrn":
+		return nil, digitsAt(6, 12)
+	case "bank_account":
+		return nil, digitsAt(6, 17)
+	case "zip":
+		return nil, digitsAt(5, 5)
+	case "cvv":
+		return nil, digitsAt(3, 4)
+	case "dob":
+		return nil, dobAt
+	case "npi":
+		return nil, npiAt
+	case "address":
+		return nil, addressAt
+	}
+	return nil, nil
+}
+
+func alnumByte(c byte) bool { return isDigit(c) || letterByte(c) }
+
+// digitRun returns the length of the run of ASCII digits at b[i:].
+func digitRun(b []byte, i int) int {
+	k := i
+	for k < len(b) && isDigit(b[k]) {
+		k++
+	}
+	return k - i
+}
+
+// groups324 reports three consecutive digit runs of exactly 3, 2 and 4
+// digits, each gap 1 to 3 bytes: the shape of an SSN or ITIN in groups.
+func groups324(b []byte) bool {
+	var l1, l2, g2 int // the last two runs' lengths, the gap between them
+	prevEnd := -1
+	for i := 0; i < len(b); {
+		if !isDigit(b[i]) {
+			i++
+			continue
+		}
+		n := digitRun(b, i)
+		gap := i - prevEnd
+		if prevEnd < 0 {
+			gap = 0
+		}
+		if n == 4 && l2 == 2 && l1 == 3 && g2 >= 1 && g2 <= 3 && gap >= 1 && gap <= 3 {
+			return true
+		}
+		l1, l2, g2 = l2, n, gap
+		prevEnd = i + n
+		i += n
+	}
+	return false
+}
+
+// phoneShape reports a run of exactly 4 digits one byte after a run of
+// exactly 3, or a run of exactly 7 one or two bytes after a run of 3: the
+// exchange and line number of a North American phone number.
+func phoneShape(b []byte) bool {
+	prevLen, prevEnd := 0, -10
+	for i := 0; i < len(b); {
+		if !isDigit(b[i]) {
+			i++
+			continue
+		}
+		n := digitRun(b, i)
+		if prevLen == 3 && (n == 4 && i-prevEnd == 1 || n == 7 && i-prevEnd <= 2) {
+			return true
+		}
+		prevLen, prevEnd = n, i+n
+		i += n
+	}
+	return false
+}
+
+// mbiShape reports a digit 1-9 that starts an alphanumeric run and is
+// followed by a letter, as every MBI starts.
+func mbiShape(b []byte) bool {
+	for i := 0; i+1 < len(b); i++ {
+		if b[i] >= '1' && b[i] <= '9' && letterByte(b[i+1]) && (i == 0 || !alnumByte(b[i-1])) {
+			return true
+		}
+	}
+	return false
+}
+
+// ibanShape reports two letters and two digits starting an alphanumeric
+// run, as every IBAN starts.
+func ibanShape(b []byte) bool {
+	for i := 0; i+3 < len(b); i++ {
+		if letterByte(b[i]) && letterByte(b[i+1]) && isDigit(b[i+2]) && isDigit(b[i+3]) && (i == 0 || !alnumByte(b[i-1])) {
+			return true
+		}
+	}
+	return false
+}
+
+// deaShape reports a letter, a letter or 9, and seven digits starting an
+// alphanumeric run: a DEA number.
+func deaShape(b []byte) bool {
+	for i := 0; i+8 < len(b); i++ {
+		if letterByte(b[i]) && (letterByte(b[i+1]) || b[i+1] == '9') && (i == 0 || !alnumByte(b[i-1])) && digitRun(b, i+2) >= 7 {
+			return true
+		}
+	}
+	return false
+}
+
+// expiryAt reports one or two digits, an optional space and a date
+// separator at b[i:]: how a card expiry starts.
+func expiryAt(b []byte, i int) bool {
+	n := digitRun(b, i)
+	if n < 1 || n > 2 {
+		return false
+	}
+	k := i + n
+	if k < len(b) && b[k] == ' ' {
+		k++
+	}
+	return k < len(b) && (b[k] == '/' || b[k] == '-' || b[k] == '.')
+}
+
+// npiAt reports a 1 or 2 followed by three digits at b[i:].
+func npiAt(b []byte, i int) bool {
+	return (b[i] == '1' || b[i] == '2') && digitRun(b, i) >= 4
+}
+
+// addressAt reports how a street address can start at b[i:]: one to six
+// digits, then one to four words of letters, digits and dots and a street
+// word, each after one space.
+func addressAt(b []byte, i int) bool {
+	n := digitRun(b, i)
+	if n < 1 || n > 6 {
+		return false
+	}
+	k := i + n
+	for t := 1; t <= 5; t++ {
+		if k >= len(b) || b[k] != ' ' {
+			return false
+		}
+		k++
+		if t >= 2 && streetWordAt(b, k) {
+			return true
+		}
+		start := k
+		for k < len(b) && (alnumByte(b[k]) || b[k] == '.') {
+			k++
+		}
+		if k == start {
+			return false
+		}
+	}
+	return false
+}
+
+// streetWords are the street words of the address pattern, lower-case.
+var streetWords = [...]string{"street", "st", "avenue", "ave", "road", "rd", "boulevard", "blvd", "lane", "ln", "drive", "dr", "court", "ct", "way", "place", "pl", "terrace", "circle", "cir", "parkway", "pkwy", "highway", "hwy"}
+
+// streetWordAt reports a street word at b[i:], ending before a byte that
+// is not a letter or digit. Non-ASCII bytes may fold to ASCII letters
+// under (?i): they count as a possible street word.
+func streetWordAt(b []byte, i int) bool {
+	k := i
+	for k < len(b) && (letterByte(b[k]) || b[k] >= 0x80) {
+		if b[k] >= 0x80 {
+			return true
+		}
+		k++
+	}
+	if k == i || k < len(b) && isDigit(b[k]) {
+		return false
+	}
+	for _, w := range streetWords {
+		if len(w) == k-i && equalFoldASCII(b[i:k], w) {
+			return true
+		}
+	}
+	return false
+}
+
+// monthAt reports a month's three-letter abbreviation at b[i:] (or a
+// non-ASCII byte, which may fold to one under (?i)).
+func monthAt(b []byte, i int) bool {
+	if b[i] >= 0x80 {
+		return true
+	}
+	if i+3 > len(b) {
+		return false
+	}
+	for _, m := range [...]string{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"} {
+		if equalFoldASCII(b[i:i+3], m) {
+			return true
+		}
+	}
+	return false
+}
+
+// equalFoldASCII reports whether b equals the lower-case ASCII word w,
+// ignoring ASCII case.
+func equalFoldASCII(b []byte, w string) bool {
+	for k := range len(w) {
+		if b[k]|0x20 != w[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// digitsAt returns a check for a run of lo to hi digits at b[i:].
+func digitsAt(lo, hi int) func([]byte, int) bool {
+	return func(b []byte, i int) bool {
+		n := digitRun(b, i)
+		return n >= lo && n <= hi
+	}
+}
+
+// phoneBareAt reports ten or eleven digits, after an optional +, at b[i:].
+func phoneBareAt(b []byte, i int) bool {
+	if b[i] == '+' {
+		i++
+	}
+	n := digitRun(b, i)
+	return n == 10 || n == 11
+}
+
+// dobAt reports how a date of birth can start at b[i:]: a month name, a
+// four-digit year and a date separator, or one or two digits and
+// a separator, a space or a letter (an ordinal suffix or a month name).
+func dobAt(b []byte, i int) bool {
+	n := digitRun(b, i)
+	switch {
+	case n == 0:
+		return monthAt(b, i)
+	case i+n >= len(b):
+		return false
+	}
+	c := b[i+n]
+	switch n {
+	case 1, 2:
+		return c == '/' || c == '-' || c == '.' || c == ' ' || letterByte(c)
+	case 4:
+		return c == '/' || c == '-' || c == '.'
+	}
+	return false
+}
