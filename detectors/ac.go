@@ -34,32 +34,41 @@ func newACMatcher(keywords []string) *acMatcher {
 		m.class[c] = m.class[c+'a'-'A']
 	}
 	m.nclass = n
-	// Trie.
+	// Trie: child holds n entries per node; 0 is "no child" (the root is
+	// no one's child).
 	type node struct {
-		child map[uint8]int32
-		fail  int32
-		out   []int32
+		fail int32
+		out  []int32
 	}
-	nodes := []node{{child: map[uint8]int32{}}}
+	size := 1
+	for _, kw := range keywords {
+		size += len(kw)
+	}
+	nodes := make([]node, 1, size)
+	child := make([]int32, n, size*n)
 	for ki, kw := range keywords {
 		s := int32(0)
 		for i := 0; i < len(kw); i++ {
-			cl := m.class[lower(kw[i])]
-			nx, ok := nodes[s].child[cl]
-			if !ok {
-				nodes = append(nodes, node{child: map[uint8]int32{}})
+			k := int(s)*n + int(m.class[lower(kw[i])])
+			nx := child[k]
+			if nx == 0 {
+				nodes = append(nodes, node{})
 				nx = int32(len(nodes) - 1)
-				nodes[s].child[cl] = nx
+				child[k] = nx
+				child = append(child, make([]int32, n)...)
 			}
 			s = nx
 		}
 		nodes[s].out = append(nodes[s].out, int32(ki))
 	}
-	m.next = make([]int32, len(nodes)*n)
+	// The breadth-first pass turns child into the transition table in
+	// place: row s is read only while s is being filled, and failure links
+	// point to rows already done.
+	m.next = child[:len(nodes)*n]
 	m.out = make([][]int32, len(nodes))
 	hasOut := make([]bool, len(nodes))
 	// Breadth-first: fill transitions and failure links.
-	queue := []int32{0}
+	queue := make([]int32, 1, len(nodes))
 	for len(queue) > 0 {
 		s := queue[0]
 		queue = queue[1:]
@@ -70,7 +79,7 @@ func newACMatcher(keywords []string) *acMatcher {
 		m.out[s] = nodes[s].out
 		hasOut[s] = len(nodes[s].out) > 0
 		for cl := 0; cl < n; cl++ {
-			if nx, ok := nodes[s].child[uint8(cl)]; ok && cl != 0 {
+			if nx := child[int(s)*n+cl]; nx != 0 && cl != 0 {
 				if s == 0 {
 					nodes[nx].fail = 0
 				} else {

@@ -119,3 +119,30 @@ func BenchmarkStream(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCompile measures compiling the embedded defaults, the start-up
+// cost of every veil process.
+func BenchmarkCompile(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Compile(Config{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSafeCut measures finding a cut in chat text, paid once per
+// block by veil scan.
+func BenchmarkSafeCut(b *testing.B) {
+	e, err := Compile(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	text := chatText(1 << 20)
+	near := 512 << 10
+	for b.Loop() {
+		if e.SafeCut(text[:near+24<<10], near) < 0 {
+			b.Fatal("no cut")
+		}
+	}
+}

@@ -220,14 +220,17 @@ func compileRule(s RuleSpec, idx int, user bool, timeout time.Duration) (*Rule, 
 			}
 			r.group = n
 		}
-		r.pre = patternMins(s.Pattern)
-		r.first = valueFirstBytes(s.Pattern, r.group)
+		// One parse of the pattern serves the prefilter and the first
+		// bytes of the value and of the whole match.
+		tree := simplified(s.Pattern)
+		r.pre = treeMins(tree)
+		r.first = treeFirstBytes(tree, r.group)
 		if r.first != nil {
 			// The same pattern anchored: run only where a value can start.
 			r.anchored, _ = regexp.Compile(`\A(?:` + s.Pattern + `)`)
 			// A pattern that does not start with its value starts with a
 			// guard ("not a digit"): anchor it one byte before the value.
-			whole := valueFirstBytes(s.Pattern, 0)
+			whole := treeFirstBytes(tree, 0)
 			r.guarded = whole == nil || *whole != *r.first
 		}
 		r.shapeWhole, r.shapeAt = shapeChecks(s.ID)
@@ -381,11 +384,24 @@ type byteCount struct {
 // patternMins computes the prefilter of pattern (empty when it cannot
 // parse it).
 func patternMins(pattern string) prefilter {
+	return treeMins(simplified(pattern))
+}
+
+// simplified parses pattern as Go's syntax package does and simplifies it;
+// nil when it does not parse.
+func simplified(pattern string) *syntax.Regexp {
 	re, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
+		return nil
+	}
+	return re.Simplify()
+}
+
+// treeMins computes the prefilter of a simplified pattern (empty for nil).
+func treeMins(re *syntax.Regexp) prefilter {
+	if re == nil {
 		return prefilter{}
 	}
-	re = re.Simplify()
 	_, _, run := alnumRun(re)
 	p := prefilter{digits: countDigits(re), length: countLen(re), run: run}
 	for c, n := range requiredBytes(re) {
@@ -533,15 +549,13 @@ func requiredBytes(re *syntax.Regexp) map[byte]int {
 	return nil
 }
 
-// valueFirstBytes returns the ASCII bytes the value group (group number
-// g, 0 for the whole match) of pattern can start with, or nil when that is
-// not known or not only ASCII.
-func valueFirstBytes(pattern string, g int) *[256]bool {
-	re, err := syntax.Parse(pattern, syntax.Perl)
-	if err != nil {
+// treeFirstBytes returns the ASCII bytes the value group (group number g,
+// 0 for the whole match) of a simplified pattern can start with, or nil
+// when that is not known or not only ASCII.
+func treeFirstBytes(re *syntax.Regexp, g int) *[256]bool {
+	if re == nil {
 		return nil
 	}
-	re = re.Simplify()
 	if g > 0 {
 		re = findCapture(re, g)
 		if re == nil {

@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -60,14 +61,19 @@ type kwOwner struct {
 // Compile builds an Engine from cfg: the embedded defaults (unless
 // cfg.Defaults is false), with configured rules replacing defaults of the
 // same id, less the disabled ones. Every problem is reported at once, each
-// as "file:line: rule \"id\": field: message"; a rule sample that fails is
-// a problem too.
+// as "file:line: rule \"id\": field: message"; a sample of a configured
+// rule that fails is a problem too.
 func Compile(cfg Config) (*Engine, error) {
 	e, errs := compile(cfg)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	for _, r := range e.all {
+		if r.Source == "default" {
+			// The embedded rules' samples are fixed at build time and
+			// checked by the package's tests (TestDefaultRuleSamples).
+			continue
+		}
 		for _, f := range e.runSamples(r) {
 			field := "tests.match"
 			list := r.spec.Tests.Match
@@ -130,18 +136,17 @@ func (e *Engine) runSamples(r *Rule) []SampleFailure {
 	return out
 }
 
-// defaultSpecs decodes the embedded defaults, with positions.
+// defaultSpecs decodes the embedded defaults, with positions. The file is
+// parsed once; TestDefaultsDecodeStrictly holds it to strict decoding.
 func defaultSpecs() ([]RuleSpec, error) {
 	var doc struct {
 		Rules []RuleSpec `yaml:"rules"`
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(defaultsYAML))
-	dec.KnownFields(true)
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("defaults.yaml: %w", err)
-	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(defaultsYAML, &root); err != nil {
+		return nil, fmt.Errorf("defaults.yaml: %w", err)
+	}
+	if err := root.Decode(&doc); err != nil {
 		return nil, fmt.Errorf("defaults.yaml: %w", err)
 	}
 	if len(root.Content) > 0 {
@@ -149,7 +154,7 @@ func defaultSpecs() ([]RuleSpec, error) {
 		for i := range doc.Rules {
 			if items != nil && i < len(items.Content) {
 				n := items.Content[i]
-				p := Pos{File: "defaults.yaml", Line: n.Line, Keys: map[string]int{}}
+				p := Pos{File: "defaults.yaml", Line: n.Line, Keys: make(map[string]int, len(n.Content)/2)}
 				for k := 0; k+1 < len(n.Content); k += 2 {
 					p.Keys[n.Content[k].Value] = n.Content[k].Line
 				}
@@ -185,12 +190,9 @@ func compile(cfg Config) (*Engine, []error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
-		for i, s := range specs {
-			r, es := compileRule(s, i, false, timeout)
-			r.Source = "default"
-			errs = append(errs, es...)
-			rules = append(rules, r)
-		}
+		var es []error
+		rules, es = compileDefaults(specs, timeout)
+		errs = append(errs, es...)
 	}
 	seen := map[string]int{}
 	for i, s := range cfg.Rules {
@@ -237,6 +239,26 @@ func compile(cfg Config) (*Engine, []error) {
 		return nil, errs
 	}
 	return build(rules, actions), nil
+}
+
+// compileDefaults compiles the default specs on up to four cores: each
+// rule compiles on its own. Rules and errors keep the specs' order.
+func compileDefaults(specs []RuleSpec, timeout time.Duration) ([]*Rule, []error) {
+	rules := make([]*Rule, len(specs))
+	errs := make([][]error, len(specs))
+	workers := min(runtime.GOMAXPROCS(0), 4, len(specs))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(specs); i += workers {
+				r, es := compileRule(specs[i], i, false, timeout)
+				r.Source = "default"
+				rules[i], errs[i] = r, es
+			}
+		})
+	}
+	wg.Wait()
+	return rules, slices.Concat(errs...)
 }
 
 func sortedKeys(m map[string]string) []string {
@@ -312,8 +334,9 @@ func (e *Engine) Rules() []RuleInfo {
 	return out
 }
 
-// scanAll runs a one-shot scan of text (after opts.Preceding).
-func (e *Engine) scanAll(ctx context.Context, text []byte, opts RedactOptions, findOnly bool) ([]byte, []Finding, error) {
+// scanAll runs a one-shot scan of text (after opts.Preceding), appending
+// the masked text to dst unless findOnly.
+func (e *Engine) scanAll(ctx context.Context, dst, text []byte, opts RedactOptions, findOnly bool) ([]byte, []Finding, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, fmt.Errorf("scanning: %w", err)
 	}
@@ -328,8 +351,8 @@ func (e *Engine) scanAll(ctx context.Context, text []byte, opts RedactOptions, f
 	}
 	s.feed(input)
 	s.finish()
-	var out []byte
-	if !findOnly {
+	out := dst
+	if !findOnly && out == nil {
 		out = make([]byte, 0, len(text)+16)
 	}
 	out, fs, err := s.step(ctx, out, nil)
@@ -343,7 +366,7 @@ func (e *Engine) scanAll(ctx context.Context, text []byte, opts RedactOptions, f
 // overlaps. Offsets refer to text (not to opts.Preceding). The Diverter is
 // not called.
 func (e *Engine) Find(ctx context.Context, text []byte, opts RedactOptions) ([]Finding, error) {
-	_, fs, err := e.scanAll(ctx, text, opts, true)
+	_, fs, err := e.scanAll(ctx, nil, text, opts, true)
 	return fs, err
 }
 
@@ -353,7 +376,17 @@ func (e *Engine) Find(ctx context.Context, text []byte, opts RedactOptions) ([]F
 // error reports a Diverter failure or a cancelled ctx: the text must then
 // not be forwarded.
 func (e *Engine) Redact(ctx context.Context, text []byte, opts RedactOptions) ([]byte, []Finding, error) {
-	return e.scanAll(ctx, text, opts, false)
+	return e.scanAll(ctx, nil, text, opts, false)
+}
+
+// AppendRedact is Redact appending the masked text to dst, so that a
+// caller masking many texts can reuse one buffer. On error the returned
+// text must not be used.
+func (e *Engine) AppendRedact(ctx context.Context, dst, text []byte, opts RedactOptions) ([]byte, []Finding, error) {
+	if dst == nil {
+		dst = make([]byte, 0, len(text)+16)
+	}
+	return e.scanAll(ctx, dst, text, opts, false)
 }
 
 // Stream masks a text that arrives in chunks: for any split of a text, the

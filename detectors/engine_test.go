@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // findTypes returns the types found in text, in order.
@@ -379,6 +381,29 @@ func TestConcurrentUse(t *testing.T) {
 	for range 4 {
 		if err := <-errc; err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+func TestDefaultsDecodeStrictly(t *testing.T) {
+	var doc struct {
+		Rules []RuleSpec `yaml:"rules"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(DefaultRulesYAML()))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("strict decoding of defaults.yaml: %v", err)
+	}
+	specs, err := defaultSpecs()
+	if err != nil {
+		t.Fatalf("defaultSpecs: %v", err)
+	}
+	if len(specs) != len(doc.Rules) || len(specs) == 0 {
+		t.Fatalf("defaultSpecs: %d rules, strict decoding: %d", len(specs), len(doc.Rules))
+	}
+	for i, s := range specs {
+		if s.ID != doc.Rules[i].ID || s.Pattern != doc.Rules[i].Pattern || s.Pos.Line == 0 {
+			t.Errorf("rule #%d: %q at line %d, strict decoding: %q", i+1, s.ID, s.Pos.Line, doc.Rules[i].ID)
 		}
 	}
 }

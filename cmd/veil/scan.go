@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"slices"
 
 	"github.com/veilproxy/veil/detectors"
 )
@@ -156,15 +158,149 @@ func displayName(name string) string {
 	return name
 }
 
-// scanText streams r through the engine and writes the masked text to w.
-// It holds no more of r in memory than the engine's stream keeps back.
+// Text mode cuts its input into blocks at places where the engine's
+// result cannot depend on the other side (detectors.Engine.SafeCut) and
+// masks one block per core at once (at least two, at most eight), writing
+// them in order. Buffers are recycled: fresh memory costs a page fault per
+// 4 KiB.
+const (
+	scanBlock   = 256 << 10 // where text mode looks for a cut
+	scanAhead   = 24 << 10  // read this far past scanBlock before looking
+	scanSlack   = 320 << 10 // at most this far: SafeCut looks up to 256 KiB further
+	scanBufSize = scanBlock + scanSlack + scanChunk
+)
+
+// scanText masks r and writes the result to w, byte for byte what one
+// stream over the whole input would write. It holds at most one block per
+// core being masked and one being read; when no cut is found it falls
+// back to one stream, which holds only what the engine keeps back.
 func scanText(ctx context.Context, eng *detectors.Engine, r io.Reader, w io.Writer) (found bool, err error) {
+	type result struct {
+		in, out []byte
+		found   bool
+		err     error
+	}
+	parallel := max(2, min(runtime.GOMAXPROCS(0), 8))
+	free := make([][]byte, 0, 2*parallel+2)
+	getBuf := func() []byte {
+		if n := len(free); n > 0 {
+			b := free[n-1]
+			free = free[:n-1]
+			return b[:0]
+		}
+		return make([]byte, 0, scanBufSize)
+	}
+	var queue []chan result
+	var failed error // after a failure nothing more is written
+	// next writes the oldest block's result.
+	next := func() error {
+		res := <-queue[0]
+		queue = queue[1:]
+		found = found || res.found
+		switch {
+		case failed != nil:
+		case res.err != nil:
+			failed = fmt.Errorf("scanning: %w", res.err)
+		default:
+			if _, err := w.Write(res.out); err != nil {
+				failed = fmt.Errorf("writing output: %w", err)
+			}
+		}
+		if failed != nil {
+			return failed
+		}
+		free = append(free, res.in, res.out)
+		return nil
+	}
+	// wait writes every result still pending, keeping the first error.
+	wait := func(err error) error {
+		for len(queue) > 0 {
+			if e := next(); err == nil {
+				err = e
+			}
+		}
+		return err
+	}
+	submit := func(block []byte) error {
+		if len(queue) == parallel {
+			if err := next(); err != nil {
+				return err
+			}
+		}
+		done := make(chan result, 1)
+		queue = append(queue, done)
+		out := getBuf()
+		go func() {
+			res := result{in: block}
+			res.out, res.found, res.err = maskBlock(ctx, eng, block, out)
+			done <- res
+		}()
+		return nil
+	}
+
+	buf := getBuf()
+	for {
+		// Read up to scanBlock+scanAhead, then on a chunk at a time while
+		// no cut is found: only touched memory costs.
+		want := scanBlock + scanAhead
+		if len(buf) >= want {
+			want = len(buf) + scanChunk
+		}
+		buf = slices.Grow(buf, want-len(buf))
+		n, rerr := r.Read(buf[len(buf):want])
+		buf = buf[:len(buf)+n]
+		eof := errors.Is(rerr, io.EOF)
+		if rerr != nil && !eof {
+			return found, wait(fmt.Errorf("reading input: %w", rerr))
+		}
+		if err := ctx.Err(); err != nil {
+			return found, wait(err)
+		}
+		if eof {
+			if len(buf) > 0 {
+				if err := submit(buf); err != nil {
+					return found, wait(err)
+				}
+			}
+			return found, wait(nil)
+		}
+		if len(buf) < scanBlock+scanAhead {
+			continue
+		}
+		p := eng.SafeCut(buf, scanBlock)
+		if p < 0 && len(buf) < scanBlock+scanSlack {
+			continue // read on: a cut may still come
+		}
+		if p < 0 {
+			// No place to cut: one stream from here on.
+			if err := wait(nil); err != nil {
+				return found, err
+			}
+			f, err := streamText(ctx, eng, buf, r, w)
+			return found || f, err
+		}
+		rest := append(getBuf(), buf[p:]...)
+		if err := submit(buf[:p]); err != nil {
+			return found, wait(err)
+		}
+		buf = rest
+	}
+}
+
+// maskBlock masks one block, appending to out.
+func maskBlock(ctx context.Context, eng *detectors.Engine, block, out []byte) ([]byte, bool, error) {
+	out, fs, err := eng.AppendRedact(ctx, out, block, detectors.RedactOptions{})
+	return out, len(fs) > 0, err
+}
+
+// streamText masks first and then the rest of r through one stream.
+func streamText(ctx context.Context, eng *detectors.Engine, first []byte, r io.Reader, w io.Writer) (found bool, err error) {
 	st := eng.NewStream(detectors.RedactOptions{})
 	buf := make([]byte, scanChunk)
+	p := first
 	for {
-		n, rerr := r.Read(buf)
-		if n > 0 {
-			out, fs, err := st.Write(ctx, buf[:n])
+		if len(p) > 0 {
+			out, fs, err := st.Write(ctx, p)
 			if err != nil {
 				return found, fmt.Errorf("scanning: %w", err)
 			}
@@ -173,7 +309,12 @@ func scanText(ctx context.Context, eng *detectors.Engine, r io.Reader, w io.Writ
 				return found, fmt.Errorf("writing output: %w", err)
 			}
 		}
+		n, rerr := r.Read(buf)
+		p = buf[:n]
 		if errors.Is(rerr, io.EOF) {
+			if n > 0 {
+				continue // write it, then read EOF again
+			}
 			break
 		}
 		if rerr != nil {
