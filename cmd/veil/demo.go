@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -211,7 +212,7 @@ func demoSignOn(next http.Handler) http.Handler {
 		r.Header.Del(demoIdentityHeader)
 		switch {
 		case r.URL.Path == "/agent", r.URL.Path == "/veil/agent",
-			hasPrefix(r.URL.Path, "/veil/r/"), hasPrefix(r.URL.Path, "/veil/api/"):
+			strings.HasPrefix(r.URL.Path, "/veil/r/"), strings.HasPrefix(r.URL.Path, "/veil/api/"):
 			r.Header.Set(demoIdentityHeader, demoAgent)
 		}
 		next.ServeHTTP(w, r)
@@ -225,16 +226,11 @@ func checkLoopback(listen string) error {
 	if err != nil {
 		return fmt.Errorf("--listen %q: want host:port on loopback, such as 127.0.0.1:8480", listen)
 	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+	if !isLoopbackHost(host) {
 		return fmt.Errorf("--listen %q: the demo listens on loopback only (127.0.0.1 or ::1), since it signs in as an agent whoever opens an agent page", listen)
 	}
 	return nil
 }
-
-func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
 
 // Close stops Veil and the chat backend and erases the demo vault. Calls
 // after the first return the first call's result.

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/term"
 
 	"github.com/veilproxy/veil/detectors"
 	"github.com/veilproxy/veil/forms"
@@ -646,13 +647,10 @@ func (s *server) closeAll() {
 	}
 }
 
+// isTerminal reports whether w is a terminal (text logs for a person).
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // challengePorts fills the ACME challenge and redirect ports from the

@@ -345,10 +345,7 @@ func tlsOffWarning(listen string) string {
 	if err != nil {
 		host = listen
 	}
-	if host == "localhost" {
-		return ""
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	if isLoopbackHost(host) {
 		return ""
 	}
 	where := host
@@ -356,6 +353,16 @@ func tlsOffWarning(listen string) string {
 		where = "every interface"
 	}
 	return fmt.Sprintf("tls.mode is off and %s listens on %s: traffic is unencrypted unless a TLS terminator sits in front; set tls.mode to acme or files, or listen on a loopback address", listen, where)
+}
+
+// isLoopbackHost reports whether host (a name or IP, without port) can only
+// be reached from this machine.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // certReloader serves a certificate from files and picks up new files at
