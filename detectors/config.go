@@ -640,70 +640,65 @@ func firstBytes(re *syntax.Regexp, set *[256]bool) bool {
 	return true // empty-width assertions and empty matches
 }
 
+// countLen is the fewest characters any match of re has.
 func countLen(re *syntax.Regexp) int {
-	const limit = 1 << 16
-	switch re.Op {
-	case syntax.OpLiteral:
-		return len(re.Rune)
-	case syntax.OpCharClass, syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+	return minWeight(re, 1<<16, func(leaf *syntax.Regexp) int {
+		if leaf.Op == syntax.OpLiteral {
+			return len(leaf.Rune)
+		}
 		return 1
-	case syntax.OpCapture, syntax.OpPlus:
-		return countLen(re.Sub[0])
-	case syntax.OpRepeat:
-		return min(limit, re.Min*countLen(re.Sub[0]))
-	case syntax.OpConcat:
-		n := 0
-		for _, s := range re.Sub {
-			n += countLen(s)
-		}
-		return min(limit, n)
-	case syntax.OpAlternate:
-		n := -1
-		for _, s := range re.Sub {
-			if c := countLen(s); n < 0 || c < n {
-				n = c
-			}
-		}
-		return max(n, 0)
-	}
-	return 0
+	})
 }
 
+// countDigits is the fewest ASCII digits any match of re has: a literal
+// counts its digits, a class of digits only counts one.
 func countDigits(re *syntax.Regexp) int {
-	const limit = 64
-	switch re.Op {
-	case syntax.OpLiteral:
-		n := 0
-		for _, r := range re.Rune {
-			if r >= '0' && r <= '9' {
-				n++
+	return minWeight(re, 64, func(leaf *syntax.Regexp) int {
+		switch leaf.Op {
+		case syntax.OpLiteral:
+			n := 0
+			for _, r := range leaf.Rune {
+				if r >= '0' && r <= '9' {
+					n++
+				}
 			}
-		}
-		return n
-	case syntax.OpCharClass:
-		if len(re.Rune) == 0 {
-			return 0
-		}
-		for i := 0; i+1 < len(re.Rune); i += 2 {
-			if re.Rune[i] < '0' || re.Rune[i+1] > '9' {
+			return n
+		case syntax.OpCharClass:
+			if len(leaf.Rune) == 0 {
 				return 0
 			}
+			for i := 0; i+1 < len(leaf.Rune); i += 2 {
+				if leaf.Rune[i] < '0' || leaf.Rune[i+1] > '9' {
+					return 0
+				}
+			}
+			return 1
 		}
-		return 1
+		return 0
+	})
+}
+
+// minWeight is the least total weight of any match of re, capped at limit,
+// where weight gives what one literal, class or any-character match is
+// worth. Assertions and empty matches weigh nothing.
+func minWeight(re *syntax.Regexp, limit int, weight func(*syntax.Regexp) int) int {
+	switch re.Op {
+	case syntax.OpLiteral, syntax.OpCharClass, syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		return weight(re)
 	case syntax.OpCapture, syntax.OpPlus:
-		return countDigits(re.Sub[0])
+		return minWeight(re.Sub[0], limit, weight)
 	case syntax.OpRepeat:
-		return min(limit, re.Min*countDigits(re.Sub[0]))
+		return min(limit, re.Min*minWeight(re.Sub[0], limit, weight))
 	case syntax.OpConcat:
 		n := 0
 		for _, s := range re.Sub {
-			n += countDigits(s)
+			n += minWeight(s, limit, weight)
 		}
 		return min(limit, n)
 	case syntax.OpAlternate:
 		n := -1
 		for _, s := range re.Sub {
-			if c := countDigits(s); n < 0 || c < n {
+			if c := minWeight(s, limit, weight); n < 0 || c < n {
 				n = c
 			}
 		}
