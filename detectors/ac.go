@@ -3,28 +3,41 @@ package detectors
 // acMatcher is an Aho-Corasick automaton over ASCII-case-folded keywords,
 // compiled to a dense transition table over byte classes so that each byte
 // of text costs one table lookup.
+//
+// It knows word boundaries: a keyword that starts with an ASCII letter is
+// only matched where the byte before it is not a letter (the partitioner
+// drops the others anyway). The automaton then leaves the keyword states
+// a byte or two into an ordinary word and rests in a state of its own,
+// rest, until the letters end, so inside words the partitioner need not
+// step it at all. The start state is the root with "no letter before".
 type acMatcher struct {
-	class  [256]uint8 // byte -> class; 0 for bytes in no keyword
+	class  [256]uint8 // byte -> class; 0 other non-letters, 1 other letters
 	nclass int
 	next   []int32   // row + class -> next row (row = state*nclass), | outBit when it has output
 	out    [][]int32 // state -> keyword indexes ending here
 	lens   []int     // keyword index -> length in bytes
 	first  []bool    // keyword index -> starts with an ASCII letter
 	last   []bool    // keyword index -> ends with an ASCII letter
+	rest   int32     // row of the state after a letter with no keyword under way
 }
 
 // newACMatcher builds the automaton for keywords (already lower-cased,
 // non-empty).
 func newACMatcher(keywords []string) *acMatcher {
 	m := &acMatcher{}
-	n := 1
+	// Class 0 holds the bytes in no keyword that are not letters, class 1
+	// the letters in no keyword: the automaton must tell them apart.
+	for c := 'a'; c <= 'z'; c++ {
+		m.class[c] = 1
+	}
+	n := 2
 	for _, kw := range keywords {
 		m.lens = append(m.lens, len(kw))
 		m.first = append(m.first, letterByte(kw[0]))
 		m.last = append(m.last, letterByte(kw[len(kw)-1]))
 		for i := 0; i < len(kw); i++ {
 			c := lower(kw[i])
-			if m.class[c] == 0 {
+			if m.class[c] <= 1 {
 				m.class[c] = uint8(n)
 				n++
 			}
@@ -34,13 +47,21 @@ func newACMatcher(keywords []string) *acMatcher {
 		m.class[c] = m.class[c+'a'-'A']
 	}
 	m.nclass = n
-	// Trie: child holds n entries per node; 0 is "no child" (the root is
-	// no one's child).
-	type node struct {
-		fail int32
-		out  []int32
+	letterClass := make([]bool, n)
+	for c := range 256 {
+		if letterByte(byte(c)) {
+			letterClass[m.class[c]] = true
+		}
 	}
-	size := 1
+
+	// The trie: state 0 is its root, child holds n entries per state and
+	// 0 means "no child" (the root is no one's child).
+	type node struct {
+		fail  int32
+		out   []int32
+		depth int
+	}
+	size := 2
 	for _, kw := range keywords {
 		size += len(kw)
 	}
@@ -52,7 +73,7 @@ func newACMatcher(keywords []string) *acMatcher {
 			k := int(s)*n + int(m.class[lower(kw[i])])
 			nx := child[k]
 			if nx == 0 {
-				nodes = append(nodes, node{})
+				nodes = append(nodes, node{depth: nodes[s].depth + 1})
 				nx = int32(len(nodes) - 1)
 				child[k] = nx
 				child = append(child, make([]int32, n)...)
@@ -61,44 +82,71 @@ func newACMatcher(keywords []string) *acMatcher {
 		}
 		nodes[s].out = append(nodes[s].out, int32(ki))
 	}
-	// The breadth-first pass turns child into the transition table in
-	// place: row s is read only while s is being filled, and failure links
-	// point to rows already done.
-	m.next = child[:len(nodes)*n]
+	// The rest state: no keyword under way, and the last byte a letter.
+	rest := int32(len(nodes))
+	nodes = append(nodes, node{})
+	child = append(child, make([]int32, n)...)
+	// noChild is where a byte of class cl leads when nothing is under way.
+	noChild := func(cl int) int32 {
+		if letterClass[cl] {
+			return rest
+		}
+		return 0
+	}
+
+	// next is filled breadth first. A state's failure link is the longest
+	// proper suffix of its path that is in the trie and could be a match
+	// where it stands: it starts with a non-letter, or follows one. When
+	// there is none, the link is the root or rest, by the path's last
+	// byte. Links point to shallower states, whose rows are done.
+	next := make([]int32, len(nodes)*n)
+	for cl := range n {
+		if nx := child[cl]; nx != 0 {
+			next[cl] = nx
+		} else {
+			next[cl] = noChild(cl)
+		}
+		if letterClass[cl] {
+			next[int(rest)*n+cl] = rest
+		} else {
+			next[int(rest)*n+cl] = next[cl]
+		}
+	}
 	m.out = make([][]int32, len(nodes))
 	hasOut := make([]bool, len(nodes))
-	// Breadth-first: fill transitions and failure links.
-	queue := make([]int32, 1, len(nodes))
+	queue := make([]int32, 0, len(nodes))
+	for cl := range n {
+		if nx := child[cl]; nx != 0 {
+			nodes[nx].fail = noChild(cl)
+			queue = append(queue, nx)
+		}
+	}
 	for len(queue) > 0 {
 		s := queue[0]
 		queue = queue[1:]
-		if s != 0 {
-			f := nodes[s].fail
-			nodes[s].out = append(nodes[s].out, nodes[f].out...)
-		}
+		f := nodes[s].fail
+		nodes[s].out = append(nodes[s].out, nodes[f].out...)
 		m.out[s] = nodes[s].out
 		hasOut[s] = len(nodes[s].out) > 0
-		for cl := 0; cl < n; cl++ {
-			if nx := child[int(s)*n+cl]; nx != 0 && cl != 0 {
-				if s == 0 {
-					nodes[nx].fail = 0
-				} else {
-					nodes[nx].fail = m.next[int(nodes[s].fail)*n+cl]
-				}
-				m.next[int(s)*n+cl] = nx
+		for cl := range n {
+			if nx := child[int(s)*n+cl]; nx != 0 {
+				nodes[nx].fail = next[int(f)*n+cl]
+				next[int(s)*n+cl] = nx
 				queue = append(queue, nx)
-			} else if s != 0 {
-				m.next[int(s)*n+cl] = m.next[int(nodes[s].fail)*n+cl]
+			} else {
+				next[int(s)*n+cl] = next[int(f)*n+cl]
 			}
 		}
 	}
 	// Store rows rather than states: one multiplication less per byte.
-	for k, nx := range m.next {
-		m.next[k] = nx * int32(n)
+	for k, nx := range next {
+		next[k] = nx * int32(n)
 		if hasOut[nx] {
-			m.next[k] |= outBit
+			next[k] |= outBit
 		}
 	}
+	m.next = next
+	m.rest = rest * int32(n)
 	return m
 }
 

@@ -78,6 +78,7 @@ func BenchmarkRedact(b *testing.B) {
 		{"message", chatText(200)},
 		{"chat64k", chatText(64 << 10)},
 		{"prose64k", bytes.Repeat([]byte("Thanks so much for your patience while we look into this for you. "), 1000)},
+		{"transcript256k", transcriptText(256 << 10)},
 	}
 	for _, in := range inputs {
 		text := in.text
@@ -145,4 +146,41 @@ func BenchmarkSafeCut(b *testing.B) {
 			b.Fatal("no cut")
 		}
 	}
+}
+
+// transcriptText returns about n bytes of a support transcript as
+// `go run ./cmd/bench scan` generates it: every line starts with a time
+// and a name, and many carry order numbers, prices and versions.
+func transcriptText(n int) []byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	names := []string{"Maria", "James", "Priya", "Tom", "Aisha", "Chen", "Olga", "Luis", "Fatima", "Noah"}
+	lines := []string{
+		"Hi Olga, thanks for reaching out to support today. How can I help?",
+		"I was charged twice for order 588798 and would like a refund please",
+		"Your appointment is confirmed for Maria at 10:30, please arrive 15 minutes early.",
+		"Can you check why the app logs me out every few minutes since version 4.203523.1?",
+		"The pharmacy says the prescription was sent but they have not received it yet",
+		"Tracking number 1Z999AA100482913 shows it left the warehouse on Monday",
+		"Our plan renews on the 1st and costs $7435.99 per month with tax included",
+		"I have uploaded the documents, let me know if anything else is missing",
+		"Billing here, I can see the invoice INV-2026-823001 on your account",
+		"The doctor asked for the lab results from last week before the follow-up visit",
+		"ok thanks, that worked! have a great day",
+		"Is the clinic open on Saturday mornings or only weekdays?",
+	}
+	secrets := []string{
+		"my card is 4111 1111 1111 1111 exp 09/28",
+		"my SSN is 536-22-8741",
+		"Medicare number 1EG4-TE5-MK73 for my mother",
+		"please call me back at (415) 555-0132",
+	}
+	var b bytes.Buffer
+	for b.Len() < n {
+		line := lines[rng.IntN(len(lines))]
+		if rng.IntN(50) == 0 {
+			line = secrets[rng.IntN(len(secrets))]
+		}
+		fmt.Fprintf(&b, "[%02d:%02d] %s: %s\n", rng.IntN(24), rng.IntN(60), names[rng.IntN(len(names))], line)
+	}
+	return b.Bytes()
 }

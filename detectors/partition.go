@@ -85,10 +85,9 @@ type partitioner struct {
 	ac  *acMatcher // nil for the all-text partition
 	all bool
 
-	st         int32
-	prevLetter bool     // the last byte was an ASCII letter
-	ring       [64]byte // the last bytes, for keyword boundaries
-	held       []hit    // hits waiting for the next byte (word-end check)
+	st   int32
+	ring [64]byte // the last bytes, for keyword boundaries
+	held []hit    // hits waiting for the next byte (word-end check)
 
 	inWord    bool
 	wordStart int
@@ -114,9 +113,9 @@ func (pt *partitioner) reused() partitioner {
 // feed processes p, whose first byte is at absolute position base.
 func (pt *partitioner) feed(p []byte, base int) {
 	if pt.ac == nil {
-		pt.feedWords(p, base, nil, nil, 0)
+		pt.feedWords(p, base, nil, nil, 0, 0)
 	} else {
-		pt.feedWords(p, base, pt.ac.next, &pt.ac.class, int32(pt.ac.nclass))
+		pt.feedWords(p, base, pt.ac.next, &pt.ac.class, int32(pt.ac.nclass), pt.ac.rest)
 	}
 	for i := max(0, len(p)-64); i < len(p); i++ {
 		pt.ring[(base+i)&63] = p[i]
@@ -125,7 +124,7 @@ func (pt *partitioner) feed(p []byte, base int) {
 
 // feedWords is feed's loop. The word being read lives in locals; the
 // struct is brought up to date around the (rare) calls that read it.
-func (pt *partitioner) feedWords(p []byte, base int, next []int32, class *[256]uint8, ncls int32) {
+func (pt *partitioner) feedWords(p []byte, base int, next []int32, class *[256]uint8, ncls, rest int32) {
 	st := pt.st
 	inWord, wordStart, wflags, wupper := pt.inWord, pt.wordStart, pt.wflags, pt.wupper
 	// longAt is the index in p at which the current word becomes long.
@@ -133,23 +132,20 @@ func (pt *partitioner) feedWords(p []byte, base int, next []int32, class *[256]u
 	if inWord {
 		longAt = wordStart + longWord - 1 - base
 	}
-	prevLetter := pt.prevLetter
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		// Fast path: a lower-case letter inside a word, nothing pending.
 		if c-'a' < 26 && inWord && !pt.pending && i < longAt {
 			wflags |= fLower
-			// In the root state, in the middle of a run of letters, no
-			// keyword can start (a keyword that starts with a letter must
-			// follow a non-letter), so the automaton can stay put.
-			if next != nil && (st != 0 || !prevLetter) {
+			// In the rest state the automaton stays put until the
+			// letters end.
+			if next != nil && st != rest {
 				st = next[st+int32(class[c])]
 				if st < 0 {
 					st &^= outBit
 					pt.inWord, pt.wordStart, pt.wflags, pt.wupper = inWord, wordStart, wflags, wupper
 					pt.hitsAt(pt.ac.out[st/ncls], base+i+1, p, base)
 				}
-				prevLetter = true
 				continue
 			}
 			// Nothing to track until the run of lower-case letters ends.
@@ -159,10 +155,8 @@ func (pt *partitioner) feedWords(p []byte, base int, next []int32, class *[256]u
 				k++
 			}
 			i = k - 1
-			prevLetter = true
 			continue
 		}
-		prevLetter = letterByte(c)
 		if pt.pending {
 			pt.inWord, pt.wordStart, pt.wflags, pt.wupper = inWord, wordStart, wflags, wupper
 			pt.confirm(letterByte(c))
@@ -213,7 +207,7 @@ func (pt *partitioner) feedWords(p []byte, base int, next []int32, class *[256]u
 			}
 		}
 	}
-	pt.st, pt.prevLetter = st, prevLetter
+	pt.st = st
 	pt.inWord, pt.wordStart, pt.wflags, pt.wupper = inWord, wordStart, wflags, wupper
 }
 
