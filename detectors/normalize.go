@@ -1,6 +1,7 @@
 package detectors
 
 import (
+	"encoding/binary"
 	"unicode"
 	"unicode/utf8"
 )
@@ -71,14 +72,7 @@ func (v view) origEnd() int {
 
 // newView normalises w, whose first byte is at absolute position base.
 func newView(w []byte, base int) view {
-	ascii := true
-	for _, c := range w {
-		if c >= 0x80 {
-			ascii = false
-			break
-		}
-	}
-	if ascii {
+	if isASCII(w) {
 		return view{b: w, base: base}
 	}
 	v := view{b: make([]byte, 0, len(w)), start: make([]int32, 0, len(w)), end: make([]int32, 0, len(w)), base: base}
@@ -152,4 +146,21 @@ func decimalValue(r rune) int {
 		k++
 	}
 	return k
+}
+
+// isASCII reports whether b holds only ASCII bytes, eight at a time: views
+// of overlapping windows check the same text again and again.
+func isASCII(b []byte) bool {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

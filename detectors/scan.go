@@ -40,7 +40,7 @@ type scanner struct {
 
 	spans   []span
 	ranges  []span
-	hitHint int    // where the last hitsBetween started
+	hitHint [2]int // where the last hitsBetween of each caller started
 	kwNear  []bool // per rule, for the segment being scanned
 	ctxNear []bool
 	nseg    int
@@ -165,7 +165,7 @@ func (s *scanner) look(sg segment) int {
 		return la
 	}
 	extra := 0
-	for _, h := range s.hitsBetween(sg.a+1, sg.b) {
+	for _, h := range s.hitsBetween(sg.a+1, sg.b, &s.hitHint[0]) {
 		extra = max(extra, s.e.kwLook[h.kw])
 	}
 	return la + extra
@@ -202,7 +202,7 @@ func (s *scanner) scanSegment(sg segment) {
 	if sg.all {
 		rules = s.e.lineRules
 	}
-	hits := s.hitsBetween(w0-s.e.maxBefore-maxKeyword-1, w1+s.e.maxAfter+maxKeyword)
+	hits := s.hitsBetween(w0-s.e.maxBefore-maxKeyword-1, w1+s.e.maxAfter+maxKeyword, &s.hitHint[1])
 	// Which rules have a keyword, or a required context word, close
 	// enough to this segment to matter.
 	if len(s.kwNear) < len(s.e.all) {
@@ -320,22 +320,23 @@ func (s *scanner) scanSegment(sg segment) {
 	}
 }
 
-// hitsBetween returns the hits ending in [from, to].
-func (s *scanner) hitsBetween(from, to int) []hit {
+// hitsBetween returns the hits ending in [from, to]. Each caller keeps
+// its own hint: their ranges lie far apart.
+func (s *scanner) hitsBetween(from, to int, hint *int) []hit {
 	hits := s.main.hits
 	if len(hits) == 0 || hits[len(hits)-1].e < from || hits[0].e > to {
 		return nil
 	}
 	// Segments come mostly in order: walk from the last answer when it is
 	// close, else search.
-	i := s.hitHint
+	i := *hint
 	if i > len(hits) || (i > 0 && hits[i-1].e >= from) || (i < len(hits) && i+8 < len(hits) && hits[i+8].e < from) {
 		i = firstEnd(hits, from)
 	}
 	for i < len(hits) && hits[i].e < from {
 		i++
 	}
-	s.hitHint = i
+	*hint = i
 	j := i
 	for j < len(hits) && hits[j].e <= to {
 		j++
@@ -380,6 +381,12 @@ func (s *scanner) findNear(hits []hit, r *Rule, v *view, ctxWord bool, segStart 
 			ranges = appendRange(ranges, max(lo, h.s-r.maxLen), min(hi, h.e+r.maxLen))
 		case r.before > 0:
 			from, to := max(lo, h.e), min(hi, h.e+r.before+r.maxLen+1)
+			if to <= segStart {
+				// The caller drops values ending before the segment, and
+				// a value in a later window that starts this early is
+				// too far from its context word.
+				break
+			}
 			if r.anchored != nil && v.start == nil {
 				// Try the anchored pattern at each byte of the before
 				// window that can begin a value (and one byte earlier,
@@ -641,6 +648,6 @@ func (s *scanner) trim() {
 	}
 	if i > 0 {
 		s.main.hits = append(hits[:0], hits[i:]...)
-		s.hitHint = 0
+		s.hitHint = [2]int{}
 	}
 }

@@ -106,15 +106,57 @@ func phoneShape(b []byte) bool {
 	return false
 }
 
-// mbiShape reports a digit 1-9 that starts an alphanumeric run and is
-// followed by a letter, as every MBI starts.
+// mbiShape reports an MBI's eleven characters in CMS's layout, with the
+// two optional separators, starting an alphanumeric run. Tracking numbers
+// such as 1Z999AA1... start like one and fail here, not in the pattern.
 func mbiShape(b []byte) bool {
-	for i := 0; i+1 < len(b); i++ {
-		if b[i] >= '1' && b[i] <= '9' && letterByte(b[i+1]) && (i == 0 || !alnumByte(b[i-1])) {
+	for i := 0; i+10 < len(b); i++ {
+		if b[i] >= '1' && b[i] <= '9' && (i == 0 || !alnumByte(b[i-1])) && mbiAt(b, i) {
 			return true
 		}
 	}
 	return false
+}
+
+// mbiAt matches [1-9] L A D [ -]? L A D [ -]? L L D D at b[i:] (L a
+// letter, A a letter or digit, D a digit).
+func mbiAt(b []byte, i int) bool {
+	const (
+		letter = iota
+		alnum
+		digit
+		sep
+	)
+	layout := [...]uint8{letter, alnum, digit, sep, letter, alnum, digit, sep, letter, letter, digit, digit}
+	k := i + 1 // b[i] is the leading digit
+	for _, want := range layout {
+		if want == sep {
+			if k < len(b) && (b[k] == ' ' || b[k] == '-') {
+				k++
+			}
+			continue
+		}
+		if k >= len(b) {
+			return false
+		}
+		c := b[k]
+		switch want {
+		case letter:
+			if !letterByte(c) {
+				return false
+			}
+		case alnum:
+			if !alnumByte(c) {
+				return false
+			}
+		default:
+			if !isDigit(c) {
+				return false
+			}
+		}
+		k++
+	}
+	return true
 }
 
 // ibanShape reports two letters and two digits starting an alphanumeric
