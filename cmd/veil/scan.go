@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 
 	"github.com/veilproxy/veil/detectors"
@@ -53,6 +54,7 @@ func cmdScan(ctx context.Context, args []string, std stdio) int {
 	if err != nil {
 		return exitError
 	}
+	defer relaxGC()()
 	eng, err := scanEngine(*configPath)
 	if err != nil {
 		fmt.Fprintf(std.Err, "veil scan: %v\n", err)
@@ -97,6 +99,27 @@ func cmdScan(ctx context.Context, args []string, std stdio) int {
 	}
 	return exitClean
 }
+
+// relaxGC turns the collector's pacing off for a scan, keeping a memory
+// limit, unless GOGC or GOMEMLIMIT say otherwise. A scan holds a few
+// blocks at a time, so its heap stays small, and a collection every few
+// megabytes stops the masking cores for little gain: on 8 MB of chat the
+// default pacing made the whole run about a tenth slower. It returns the
+// function that restores the settings it found.
+func relaxGC() (restore func()) {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return func() {}
+	}
+	percent := debug.SetGCPercent(-1)
+	limit := debug.SetMemoryLimit(scanMemoryLimit)
+	return func() {
+		debug.SetMemoryLimit(limit)
+		debug.SetGCPercent(percent)
+	}
+}
+
+// scanMemoryLimit is the heap size at which a scan collects garbage.
+const scanMemoryLimit = 256 << 20
 
 // parseInterspersed parses flags that may come before, between or after
 // the file arguments ("veil scan a.txt --jsonl"). A "--" ends the flags.
