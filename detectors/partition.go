@@ -132,10 +132,16 @@ func (pt *partitioner) feedWords(p []byte, base int, next []int32, class *[256]u
 	if inWord {
 		longAt = wordStart + longWord - 1 - base
 	}
+	// fastUntil is where the fast path below ends: at longAt inside a
+	// word with no keyword pending, else at once.
+	fastUntil := -1
+	if inWord && !pt.pending {
+		fastUntil = longAt
+	}
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		// Fast path: a lower-case letter inside a word, nothing pending.
-		if c-'a' < 26 && inWord && !pt.pending && i < longAt {
+		if c-'a' < 26 && i < fastUntil {
 			wflags |= fLower
 			// In the rest state the automaton stays put until the
 			// letters end.
@@ -145,11 +151,14 @@ func (pt *partitioner) feedWords(p []byte, base int, next []int32, class *[256]u
 					st &^= outBit
 					pt.inWord, pt.wordStart, pt.wflags, pt.wupper = inWord, wordStart, wflags, wupper
 					pt.hitsAt(pt.ac.out[st/ncls], base+i+1, p, base)
+					if pt.pending {
+						fastUntil = -1
+					}
 				}
 				continue
 			}
 			// Nothing to track until the run of lower-case letters ends.
-			lim := min(len(p), longAt)
+			lim := min(len(p), fastUntil)
 			k := i + 1
 			for k < lim && p[k]-'a' < 26 {
 				k++
@@ -161,18 +170,21 @@ func (pt *partitioner) feedWords(p []byte, base int, next []int32, class *[256]u
 			pt.inWord, pt.wordStart, pt.wflags, pt.wupper = inWord, wordStart, wflags, wupper
 			pt.confirm(letterByte(c))
 			wflags = pt.wflags
+			if inWord {
+				fastUntil = longAt
+			}
 		}
 		f := byteFlags[c]
 		if f&fSpace != 0 {
 			if inWord && !pt.open && !pt.all && wflags&(fBad|fLong|fHit) == 0 && (wflags&fLower != 0 || wupper == 1) {
 				// An inert word with no island open: nothing to record.
 				inWord = false
-				longAt = len(p) + 1
+				longAt, fastUntil = len(p)+1, -1
 			} else if inWord {
 				pt.inWord, pt.wordStart, pt.wflags, pt.wupper = inWord, wordStart, wflags, wupper
 				pt.endWord(base + i)
 				inWord = false
-				longAt = len(p) + 1
+				longAt, fastUntil = len(p)+1, -1
 			} else if pt.open && base+i-pt.islEnd >= gapCap {
 				pt.emit(pt.islEnd, false)
 				pt.open = false
@@ -181,6 +193,9 @@ func (pt *partitioner) feedWords(p []byte, base int, next []int32, class *[256]u
 			if !inWord {
 				inWord, wordStart, wflags, wupper = true, base+i, 0, 0
 				longAt = i + longWord - 1
+				if !pt.pending {
+					fastUntil = longAt
+				}
 			}
 			wflags |= f
 			wupper += int(f>>3) & 1
@@ -204,6 +219,9 @@ func (pt *partitioner) feedWords(p []byte, base int, next []int32, class *[256]u
 				st &^= outBit
 				pt.inWord, pt.wordStart, pt.wflags, pt.wupper = inWord, wordStart, wflags, wupper
 				pt.hitsAt(pt.ac.out[st/ncls], base+i+1, p, base)
+				if pt.pending {
+					fastUntil = -1
+				}
 			}
 		}
 	}
