@@ -345,8 +345,8 @@ func (e *Engine) scanAll(ctx context.Context, dst, text []byte, opts RedactOptio
 	s.findOnly = findOnly
 	input := text
 	if len(opts.Preceding) > 0 {
-		input = make([]byte, 0, len(opts.Preceding)+len(text))
-		input = append(append(input, opts.Preceding...), text...)
+		s.joined = append(append(s.joined[:0], opts.Preceding...), text...)
+		input = s.joined
 		s.skip = len(opts.Preceding)
 	}
 	s.feed(input)

@@ -407,3 +407,30 @@ func TestDefaultsDecodeStrictly(t *testing.T) {
 		}
 	}
 }
+
+// TestPooledScannerForgetsText checks that a scanner handed back to the
+// pool keeps no copy of the text it scanned: the next scan may be another
+// visitor's.
+func TestPooledScannerForgetsText(t *testing.T) {
+	e := mustCompile(t, Config{})
+	const card = "4111111111111111"
+	s := e.getScanner(RedactOptions{Preceding: []byte("card: ")})
+	s.findOnly = true
+	s.skip = len("card: ")
+	s.joined = append(s.joined[:0], "card: "+card...)
+	s.feed(s.joined)
+	s.finish()
+	if _, fs, err := s.step(context.Background(), nil, nil); err != nil || len(fs) != 1 {
+		t.Fatalf("findings %v, error %v: want the card", fs, err)
+	}
+	kept := [][]byte{s.norm[:cap(s.norm)], s.joined[:cap(s.joined)]}
+	if !bytes.Contains(kept[0], []byte(card)) {
+		t.Fatalf("the validator form of the card is not in the scratch buffer: the test no longer covers it")
+	}
+	e.putScanner(s)
+	for _, b := range kept {
+		if bytes.Contains(b, []byte("1111")) {
+			t.Errorf("a pooled scanner buffer still holds scanned digits (%d bytes)", len(b))
+		}
+	}
+}

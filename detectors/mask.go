@@ -92,7 +92,7 @@ func appendMasked(dst, v []byte, r *Rule, typ string, clipped bool) []byte {
 	}
 	switch style {
 	case maskTypeTag:
-		return append(append(append(dst, '['), strings.ToUpper(typ)...), ']')
+		return append(appendUpper(append(dst, '['), typ), ']')
 	case maskTemplate:
 		for _, p := range r.template {
 			switch p.ph {
@@ -101,7 +101,7 @@ func appendMasked(dst, v []byte, r *Rule, typ string, clipped bool) []byte {
 			case "type":
 				dst = append(dst, typ...)
 			case "TYPE":
-				dst = append(dst, strings.ToUpper(typ)...)
+				dst = appendUpper(dst, typ)
 			case "rule":
 				dst = append(dst, r.ID...)
 			case "last4":
@@ -192,8 +192,10 @@ func countValueChars(v []byte) int {
 
 // normValue returns the validator form of a value: letters and digits only,
 // digits in ASCII, letters upper-cased.
-func normValue(v []byte) []byte {
-	out := make([]byte, 0, len(v))
+func normValue(v []byte) []byte { return appendNormValue(make([]byte, 0, len(v)), v) }
+
+// appendNormValue appends the validator form of v to out.
+func appendNormValue(out, v []byte) []byte {
 	for i := 0; i < len(v); {
 		c := v[i]
 		if c < utf8.RuneSelf {
@@ -220,4 +222,22 @@ func normValue(v []byte) []byte {
 		i += size
 	}
 	return out
+}
+
+// appendUpper appends strings.ToUpper(s) to dst, without allocating for
+// the ASCII names types have.
+func appendUpper(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return append(dst, strings.ToUpper(s)...)
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }

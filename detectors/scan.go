@@ -38,6 +38,9 @@ type scanner struct {
 	findOnly bool // no output, no diverter calls
 	failed   error
 
+	groups  []found // release's merged findings
+	norm    []byte  // a value in validator form; cleared before reuse by another scan
+	joined  []byte  // Preceding and the text of a one-shot scan; cleared likewise
 	spans   []span
 	ranges  []span
 	hitHint [2]int // where the last hitsBetween of each caller started
@@ -67,7 +70,7 @@ func (e *Engine) getScanner(opts RedactOptions) *scanner {
 	s := old
 	*s = scanner{
 		e: e, opts: opts,
-		segs: old.segs[:0], finds: old.finds[:0], spans: old.spans[:0], ranges: old.ranges[:0],
+		segs: old.segs[:0], finds: old.finds[:0], groups: old.groups[:0], norm: old.norm[:0], joined: old.joined[:0], spans: old.spans[:0], ranges: old.ranges[:0],
 		kwNear: old.kwNear, ctxNear: old.ctxNear,
 		main: old.main.reused(),
 		line: old.line,
@@ -79,6 +82,12 @@ func (e *Engine) getScanner(opts RedactOptions) *scanner {
 }
 
 func (e *Engine) putScanner(s *scanner) {
+	// Both held text being scanned; a large joined buffer is not kept.
+	clear(s.norm[:cap(s.norm)])
+	clear(s.joined[:cap(s.joined)])
+	if cap(s.joined) > 64<<10 {
+		s.joined = nil
+	}
 	s.buf, s.opts, s.failed = nil, RedactOptions{}, nil
 	e.scanners.Put(s)
 }
@@ -267,17 +276,19 @@ func (s *scanner) scanSegment(sg segment) {
 			if oe <= sg.a || (os >= sg.b && v == &isl) {
 				continue
 			}
-			norm := normValue(v.b[sp.s:sp.e])
+			s.norm = appendNormValue(s.norm[:0], v.b[sp.s:sp.e])
+			norm := s.norm
 			if r.validator != nil && !r.validator(norm) {
 				// The pattern may have run on into the next group: try
 				// the value without its last groups.
-				e, ok := shorterValid(v.b, sp, r.validator)
+				e, ok := s.shorterValid(v.b, sp, r.validator)
 				if !ok {
 					continue
 				}
 				sp.e = e
 				os, oe = v.orig(sp.s, sp.e)
-				norm = normValue(v.b[sp.s:sp.e])
+				s.norm = appendNormValue(s.norm[:0], v.b[sp.s:sp.e])
+				norm = s.norm
 			}
 			if r.allowed(s.buf[os-s.bufBase:oe-s.bufBase], norm) {
 				continue
@@ -467,12 +478,13 @@ func appendRange(rs []span, a, b int) []span {
 
 // shorterValid looks for the longest prefix of the value at sp, ending
 // before a separator, that passes valid; it returns the new end.
-func shorterValid(b []byte, sp span, valid func([]byte) bool) (int, bool) {
+func (s *scanner) shorterValid(b []byte, sp span, valid func([]byte) bool) (int, bool) {
 	for e := sp.e - 1; e > sp.s; e-- {
 		if !cardSep(b[e]) || cardSep(b[e-1]) {
 			continue
 		}
-		if valid(normValue(b[sp.s:e])) {
+		s.norm = appendNormValue(s.norm[:0], b[sp.s:e])
+		if valid(s.norm) {
 			return e, true
 		}
 	}
@@ -568,7 +580,7 @@ func (s *scanner) release(ctx context.Context, safe int, out []byte, fs []Findin
 		return b.e - a.e
 	})
 	// Merge overlapping findings into groups.
-	groups := s.finds[:0:0]
+	groups := s.groups[:0]
 	for _, f := range s.finds {
 		if n := len(groups); n > 0 && f.s < groups[n-1].e {
 			g := &groups[n-1]
@@ -587,7 +599,9 @@ func (s *scanner) release(ctx context.Context, safe int, out []byte, fs []Findin
 			safe = g.s
 		}
 	}
-	var rest []found
+	// Groups not yet released wait in finds, which groups no longer
+	// reads from.
+	rest := s.finds[:0]
 	for _, g := range groups {
 		if g.e > safe {
 			rest = append(rest, g)
@@ -627,7 +641,7 @@ func (s *scanner) release(ctx context.Context, safe int, out []byte, fs []Findin
 		out = append(out, s.buf[from-s.bufBase:safe-s.bufBase]...)
 	}
 	s.rel = max(s.rel, safe)
-	s.finds = append(s.finds[:0], rest...)
+	s.finds, s.groups = rest, groups
 	s.trim()
 	return out, fs, nil
 }
