@@ -255,10 +255,10 @@ func (p *Proxy) prepareRequestBody(ctx context.Context, ex *exchange, r *http.Re
 	}
 	// The scan timeout starts once the body is in: a slow upload is the
 	// server's read timeout's business.
-	ctx, cancel := withScanTimeout(ctx, p.limits.ScanTimeout)
-	defer cancel()
+	scanCtx := newScanContext(ctx, p.limits.ScanTimeout)
+	defer scanCtx.stop()
 	start := time.Now()
-	out, changed, err := p.scanBody(ctx, ex, "request", kind, r.Header.Get("Content-Type"), plain)
+	out, changed, err := p.scanBody(scanCtx, ex, "request", kind, r.Header.Get("Content-Type"), plain)
 	p.obs.Scanned(ex.rt.label, "request", time.Since(start))
 	if err != nil {
 		return err
@@ -331,41 +331,59 @@ func (p *Proxy) scanJSON(ctx context.Context, ex *exchange, direction string, do
 	if len(bytes.TrimSpace(doc)) == 0 {
 		return doc, false, nil // an empty body has nothing to scan
 	}
-	changedAny := false
-	div := ex.diverter()
-	var preceding []byte // "key: ", reused: the engine does not keep it
-	out, err := walkJSON(doc, func(at []string, value []byte, isNumber bool) ([]byte, bool, error) {
-		if anyCovers(skip, at) {
-			return nil, false, nil
-		}
-		if !isNumber {
-			if inv, ok, err := p.secureCommand(ctx, direction, value); err != nil || ok {
-				changedAny = changedAny || ok
-				return []byte(inv), ok, err
-			}
-		}
-		opts := detectors.RedactOptions{Diverter: div, Strict: anyCovers(strict, at)}
-		if n := len(at); n > 0 && !isIndex(at[n-1]) {
-			preceding = append(append(preceding[:0], at[n-1]...), ": "...)
-			opts.Preceding = preceding
-		}
-		masked, err := p.redactValue(ctx, ex.rt, direction, value, opts)
-		if err != nil {
-			return nil, false, err
-		}
-		if bytes.Equal(masked, value) {
-			return nil, false, nil
-		}
-		changedAny = true
-		return masked, true, nil
-	})
+	// One allocation holds the walk and its state: a closure would cost
+	// one for itself, one per variable it updates and one for the walker's
+	// path buffer, twice per request.
+	s := &jsonScan{p: p, ctx: ctx, ex: ex, direction: direction, skip: skip, strict: strict, div: ex.diverter()}
+	s.preceding = s.precBuf[:0]
+	out, err := s.w.walk(doc, s)
 	if err != nil {
 		if errors.Is(err, errMalformed) {
 			return nil, false, &bodyError{Kind: "json", Err: err}
 		}
 		return nil, false, err
 	}
-	return out, changedAny, nil
+	return out, s.changed, nil
+}
+
+// jsonScan is the state of one scanJSON call.
+type jsonScan struct {
+	w            jsonWalker
+	p            *Proxy
+	ctx          context.Context
+	ex           *exchange
+	direction    string
+	skip, strict []jsonPath
+	div          detectors.Diverter
+	changed      bool
+	preceding    []byte // "key: ", reused: the engine does not keep it
+	precBuf      [48]byte
+}
+
+func (s *jsonScan) visitJSON(at []string, value []byte, isNumber bool) ([]byte, bool, error) {
+	if anyCovers(s.skip, at) {
+		return nil, false, nil
+	}
+	if !isNumber {
+		if inv, ok, err := s.p.secureCommand(s.ctx, s.direction, value); err != nil || ok {
+			s.changed = s.changed || ok
+			return []byte(inv), ok, err
+		}
+	}
+	opts := detectors.RedactOptions{Diverter: s.div, Strict: anyCovers(s.strict, at)}
+	if n := len(at); n > 0 && !isIndex(at[n-1]) {
+		s.preceding = append(append(s.preceding[:0], at[n-1]...), ": "...)
+		opts.Preceding = s.preceding
+	}
+	masked, err := s.p.redactValue(s.ctx, s.ex.rt, s.direction, value, opts)
+	if err != nil {
+		return nil, false, err
+	}
+	if bytes.Equal(masked, value) {
+		return nil, false, nil
+	}
+	s.changed = true
+	return masked, true, nil
 }
 
 // isIndex reports whether a path element (or any string) is a non-empty

@@ -59,8 +59,8 @@ func (p *Proxy) scanResponse(ctx context.Context, ex *exchange, resp *http.Respo
 	if err != nil {
 		return err
 	}
-	scanCtx, cancel := withScanTimeout(ctx, p.limits.ScanTimeout)
-	defer cancel()
+	scanCtx := newScanContext(ctx, p.limits.ScanTimeout)
+	defer scanCtx.stop()
 	start := time.Now()
 	out, changed, err := p.scanBody(scanCtx, ex, "response", kind, ct, plain)
 	p.obs.Scanned(ex.rt.label, "response", time.Since(start))
@@ -201,8 +201,8 @@ func (b *scannedBody) fill() {
 }
 
 func (b *scannedBody) scan(step func(ctx context.Context) ([]byte, []detectors.Finding, error)) {
-	ctx, cancel := withScanTimeout(b.ctx, b.p.limits.ScanTimeout)
-	defer cancel()
+	ctx := newScanContext(b.ctx, b.p.limits.ScanTimeout)
+	defer ctx.stop()
 	start := time.Now()
 	out, fs, err := step(ctx)
 	b.took += time.Since(start)

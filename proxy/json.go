@@ -45,7 +45,28 @@ func rewriteJSON(doc []byte, visit func(at []string, value string, isNumber bool
 // and must not be modified; the replacement is copied before visit is
 // called again.
 func walkJSON(doc []byte, visit func(at []string, value []byte, isNumber bool) (replacement []byte, changed bool, err error)) ([]byte, error) {
-	w := jsonWalker{doc: doc, visit: visit, at: make([]string, 0, 8)}
+	var w jsonWalker
+	return w.walk(doc, jsonVisitFunc(visit))
+}
+
+// jsonVisitor receives the scalars of a document, as the visit function of
+// walkJSON does.
+type jsonVisitor interface {
+	visitJSON(at []string, value []byte, isNumber bool) (replacement []byte, changed bool, err error)
+}
+
+// jsonVisitFunc is a function as a jsonVisitor.
+type jsonVisitFunc func(at []string, value []byte, isNumber bool) ([]byte, bool, error)
+
+func (f jsonVisitFunc) visitJSON(at []string, value []byte, isNumber bool) ([]byte, bool, error) {
+	return f(at, value, isNumber)
+}
+
+// walk is walkJSON with a visitor, on w's own path buffer: a caller that
+// keeps the walker in a struct of its own walks without allocating.
+func (w *jsonWalker) walk(doc []byte, visit jsonVisitor) ([]byte, error) {
+	*w = jsonWalker{doc: doc, visit: visit}
+	w.at = w.atBuf[:0]
 	w.skipSpace()
 	if err := w.value(0); err != nil {
 		return nil, err
@@ -64,11 +85,12 @@ func walkJSON(doc []byte, visit func(at []string, value []byte, isNumber bool) (
 type jsonWalker struct {
 	doc   []byte
 	i     int
-	visit func(at []string, value []byte, isNumber bool) ([]byte, bool, error)
+	visit jsonVisitor
 	at    []string
 	out   []byte // nil until the first replacement
 	last  int    // doc[last:] has not been copied to out yet
 	buf   []byte // scratch for decoding strings
+	atBuf [8]string
 }
 
 func (w *jsonWalker) malformed(what string) error {
@@ -123,7 +145,7 @@ func (w *jsonWalker) value(depth int) error {
 
 // leaf hands one scalar to visit and records its replacement.
 func (w *jsonWalker) leaf(start int, s []byte, isNumber bool) error {
-	rep, changed, err := w.visit(w.at, s, isNumber)
+	rep, changed, err := w.visit.visitJSON(w.at, s, isNumber)
 	if err != nil {
 		return err
 	}

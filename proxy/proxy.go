@@ -38,8 +38,9 @@ type Options struct {
 	// body, URL query, header value or found value. Nil: discard.
 	Logger *slog.Logger
 	// Transport reaches the upstream. Nil: a clone of
-	// http.DefaultTransport (TLS verified) with the configured timeouts and
-	// enough idle connections per host for a busy sidecar.
+	// http.DefaultTransport (TLS verified) with the configured timeouts,
+	// enough idle connections per host for a busy sidecar, and no
+	// compression of its own (see New).
 	Transport http.RoundTripper
 }
 
@@ -166,6 +167,12 @@ func New(cfg Config, opts Options) (*Proxy, error) {
 		t.MaxIdleConns = 1024
 		t.MaxIdleConnsPerHost = 256
 		t.ResponseHeaderTimeout = p.limits.ResponseTimeout
+		// The client's Accept-Encoding (narrowed by rewrite to what the
+		// scanner decodes) is what the upstream sees, as behind any other
+		// proxy. Left on, the transport would ask for gzip whenever the
+		// client asked for nothing and inflate the answer itself: work
+		// no one asked for, on every response of such clients.
+		t.DisableCompression = true
 		p.transport = t
 		p.ownsTrans = true
 	}
@@ -231,16 +238,15 @@ type exchange struct {
 
 	body          []byte // request body to forward; used when bodySet
 	bodySet       bool
-	outBody       io.ReadCloser // the reader of body ServeHTTP handed on
-	stripEncoding bool          // body is identity now: drop Content-Encoding
-	rawQuery      string        // scanned query; used when querySet
+	stripEncoding bool   // body is identity now: drop Content-Encoding
+	rawQuery      string // scanned query; used when querySet
 	querySet      bool
 
 	newDiverter func() detectors.Diverter
 	divOnce     sync.Once
 	div         detectors.Diverter
 
-	stopTimer func() bool // stops the upstream timeout once headers arrive
+	timer *time.Timer // the upstream timeout, stopped once headers arrive
 }
 
 // logger returns the exchange's logger, which names its request id. It is
@@ -332,19 +338,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, ex, err, "request")
 		return
 	}
-	timer := time.AfterFunc(p.limits.UpstreamTimeout, func() { cancel(upstreamTimeoutError{}) })
-	ex.stopTimer = timer.Stop
-	defer timer.Stop()
+	ex.timer = time.AfterFunc(p.limits.UpstreamTimeout, func() { cancel(upstreamTimeoutError{}) })
+	defer ex.timer.Stop()
 
 	out := r.WithContext(ctx)
 	if ex.bodySet {
+		// Never r.Body (golang/go#40747): rewrite gives the outbound
+		// request a reader of ex.body. The library wraps whatever body it
+		// is handed here, which would cost the transport its one-write path
+		// for in-memory bodies; and should rewrite not run, the transport
+		// refuses a body shorter than its ContentLength rather than send
+		// anything unscanned.
 		out.Body = http.NoBody
 		out.ContentLength = int64(len(ex.body))
-		if len(ex.body) > 0 {
-			// A body of the transport's own, never r.Body (golang/go#40747).
-			ex.outBody = ex.newOutBody()
-			out.Body = ex.outBody
-		}
 	}
 	sw := &ex.sw
 	sw.ResponseWriter = w
@@ -457,9 +463,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		if len(body) == 0 {
 			pr.Out.Body = nil
 		} else {
-			if pr.Out.Body == nil || pr.Out.Body != ex.outBody {
-				pr.Out.Body = ex.newOutBody() // ServeHTTP's, unless the library replaced it
-			}
+			pr.Out.Body = ex.newOutBody()
 			pr.Out.GetBody = func() (io.ReadCloser, error) {
 				return ex.newOutBody(), nil
 			}
@@ -471,7 +475,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	if rt.scan {
 		// Ask only for encodings the response scanner can decode.
 		if ae := acceptEncoding(pr.In.Header["Accept-Encoding"]); ae != "" {
-			pr.Out.Header["Accept-Encoding"] = []string{ae}
+			if v := pr.Out.Header["Accept-Encoding"]; len(v) != 1 || v[0] != ae {
+				pr.Out.Header["Accept-Encoding"] = []string{ae}
+			}
 		} else {
 			delete(pr.Out.Header, "Accept-Encoding")
 		}
@@ -502,8 +508,8 @@ func acceptEncoding(values []string) string {
 // modifyResponse applies response policies and wraps or scans the body.
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	ex := exchangeFrom(resp.Request.Context())
-	if ex.stopTimer != nil {
-		ex.stopTimer()
+	if ex.timer != nil {
+		ex.timer.Stop()
 	}
 	rt := ex.rt
 	resp.Header.Set("X-Request-Id", ex.id)

@@ -26,12 +26,18 @@ type scanContext struct {
 // withScanTimeout returns a context that is done after d, or when parent
 // is; the caller must call the returned stop function when the scan ends.
 func withScanTimeout(parent context.Context, d time.Duration) (*scanContext, func()) {
+	c := newScanContext(parent, d)
+	return c, c.stop
+}
+
+// newScanContext is withScanTimeout for the hot path: the caller calls
+// stop on the result, which spares the allocation of a method value.
+func newScanContext(parent context.Context, d time.Duration) *scanContext {
 	dl := time.Now().Add(d)
 	if pd, ok := parent.Deadline(); ok && pd.Before(dl) {
 		dl = pd
 	}
-	c := &scanContext{Context: parent, deadline: dl}
-	return c, c.stop
+	return &scanContext{Context: parent, deadline: dl}
 }
 
 // Deadline returns the scan's deadline.

@@ -44,6 +44,7 @@ func benchProxy(args []string) error {
 	sseSamples := fs.Int("sse-samples", 200, "SSE streams opened per target for time to first byte")
 	rounds := fs.Int("rounds", 5, "interleaved rounds the load duration is split into")
 	httpOnly := fs.Bool("http-only", false, "run the HTTP load only (no SSE or WebSocket measurements)")
+	baseline := fs.String("baseline", "", "a bench binary built from another revision: its Veil child runs as target veil-base, for an A/B comparison")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -78,15 +79,23 @@ func benchProxy(args []string) error {
 	targets = append(targets, &loadTarget{name: "veil", url: veil.url + "/api/messages"})
 	// nginx does its work in processes of its own; so can Veil, for a
 	// like-for-like comparison on a small machine.
-	if child, err := startVeilProcess(upstream.url, false); err != nil {
+	if child, err := startVeilProcess("", upstream.url, false); err != nil {
 		fmt.Printf("  %-8s n/a (%v)\n", "veil-own", err)
 	} else {
 		defer child.close()
 		targets = append(targets, &loadTarget{name: "veil-own", url: child.url + "/api/messages", pids: child.pids})
 	}
+	if *baseline != "" {
+		child, err := startVeilProcess(*baseline, upstream.url, false)
+		if err != nil {
+			return fmt.Errorf("baseline: %w", err)
+		}
+		defer child.close()
+		targets = append(targets, &loadTarget{name: "veil-base", url: child.url + "/api/messages", pids: child.pids})
+	}
 	// A bare httputil.ReverseProxy (with a buffer pool, as Veil has) in its
 	// own process: what Go's HTTP stack costs before any scanning.
-	if child, err := startVeilProcess(upstream.url, true); err != nil {
+	if child, err := startVeilProcess("", upstream.url, true); err != nil {
 		fmt.Printf("  %-8s n/a (%v)\n", "go-rp-own", err)
 	} else {
 		defer child.close()
@@ -131,12 +140,19 @@ func benchProxy(args []string) error {
 		" veil-own, like nginx, has a process of its own)")
 	// CPU per request is much steadier than requests/s on a shared
 	// machine: it does not depend on what else runs at the same time.
-	if own := results["veil-own"]; own != nil && own.cpuPerReq > 0 {
-		for _, peer := range []string{"nginx", "go-rp-own"} {
-			if r := results[peer]; r != nil && r.cpuPerReq > 0 {
-				fmt.Printf("  veil-own cpu/req is %.2fx %s's\n", float64(own.cpuPerReq)/float64(r.cpuPerReq), peer)
-			}
+	// The median of the per-round ratios is steadier still: the two
+	// targets of a round ran seconds apart, under much the same load.
+	byName := map[string]*loadTarget{}
+	for _, t := range targets {
+		byName[t.name] = t
+	}
+	for _, pair := range [][2]string{{"veil-own", "nginx"}, {"veil-own", "go-rp-own"}, {"veil-own", "veil-base"}} {
+		a, b := results[pair[0]], results[pair[1]]
+		if a == nil || b == nil || a.cpuPerReq <= 0 || b.cpuPerReq <= 0 {
+			continue
 		}
+		fmt.Printf("  %s cpu/req is %.2fx %s's (median of per-round ratios %.2fx)\n", pair[0],
+			float64(a.cpuPerReq)/float64(b.cpuPerReq), pair[1], medianCPURatio(byName[pair[0]], byName[pair[1]]))
 	}
 	if *httpOnly {
 		return nil
@@ -259,7 +275,7 @@ func startVeil(upstream string, engine *detectors.Engine) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: p}
+	srv := publicServer(p)
 	go func() { _ = srv.Serve(ln) }()
 	return &server{url: "http://" + ln.Addr().String(), close: func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -267,6 +283,19 @@ func startVeil(upstream string, engine *detectors.Engine) (*server, error) {
 		_ = p.Shutdown(ctx)
 		_ = srv.Close()
 	}}, nil
+}
+
+// publicServer is the http.Server of `veil serve`'s public listener
+// (cmd/veil/serve.go), less its error log: the read header timeout arms a
+// deadline on every request, which a bare &http.Server{} would not pay.
+// The bare ReverseProxy gets the same server, so that the two differ by
+// their handlers only.
+func publicServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
 }
 
 // veilChildEnv, when set to an upstream URL, makes the bench binary serve
@@ -307,6 +336,8 @@ func serveVeilChild(upstream string) error {
 	if os.Getenv(plainChildEnv) != "" {
 		return servePlainChild(upstream)
 	}
+	// As `veil serve` does.
+	defer proxy.TuneGC()()
 	engine, err := detectors.Compile(detectors.Config{})
 	if err != nil {
 		return err
@@ -343,7 +374,7 @@ func servePlainChild(upstream string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: rp}
+	srv := publicServer(rp)
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	fmt.Println("http://" + ln.Addr().String())
@@ -364,11 +395,14 @@ func (b *benchBuffers) Get() []byte {
 func (b *benchBuffers) Put(buf []byte) { b.pool.Put(&buf) }
 
 // startVeilProcess runs Veil (or, when plain, a bare ReverseProxy) in a
-// child process of its own.
-func startVeilProcess(upstream string, plain bool) (*server, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
+// child process of its own: a child of exe, or of this binary when exe is
+// empty.
+func startVeilProcess(exe, upstream string, plain bool) (*server, error) {
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, err
+		}
 	}
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), veilChildEnv+"="+upstream)
@@ -521,6 +555,27 @@ type loadTarget struct {
 	lat  []time.Duration
 	took time.Duration
 	cpu  time.Duration // CPU time of pids during the recorded rounds
+	// roundCPU is the CPU time per request of each recorded round.
+	roundCPU []time.Duration
+}
+
+// medianCPURatio returns the median over the recorded rounds of a's CPU
+// per request divided by b's in the same round (0: not measured).
+func medianCPURatio(a, b *loadTarget) float64 {
+	var ratios []float64
+	for i := 0; i < len(a.roundCPU) && i < len(b.roundCPU); i++ {
+		if a.roundCPU[i] > 0 && b.roundCPU[i] > 0 {
+			ratios = append(ratios, float64(a.roundCPU[i])/float64(b.roundCPU[i]))
+		}
+	}
+	if len(ratios) == 0 {
+		return 0
+	}
+	slices.Sort(ratios)
+	if n := len(ratios); n%2 == 0 {
+		return (ratios[n/2-1] + ratios[n/2]) / 2
+	}
+	return ratios[len(ratios)/2]
 }
 
 func (t *loadTarget) result() *loadResult {
@@ -576,6 +631,7 @@ func (t *loadTarget) run(concurrency int, d time.Duration, record bool) error {
 	}
 	start := time.Now()
 	end := start.Add(d)
+	var count int // requests recorded in this round
 	for range concurrency {
 		wg.Add(1)
 		go func() {
@@ -596,6 +652,7 @@ func (t *loadTarget) run(concurrency int, d time.Duration, record bool) error {
 			if record {
 				mu.Lock()
 				t.lat = append(t.lat, lat...)
+				count += len(lat)
 				mu.Unlock()
 			}
 		}()
@@ -604,7 +661,11 @@ func (t *loadTarget) run(concurrency int, d time.Duration, record bool) error {
 	if record {
 		t.took += time.Since(start)
 		if pids != nil {
-			t.cpu += procCPU(pids) - cpu0
+			cpu := procCPU(pids) - cpu0
+			t.cpu += cpu
+			if count > 0 {
+				t.roundCPU = append(t.roundCPU, cpu/time.Duration(count))
+			}
 		}
 	}
 	return firstErr
