@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/veilproxy/veil/detectors"
@@ -62,9 +63,12 @@ const (
 	maxFields = 32
 )
 
+// formName and fieldName are compiled on first use: their counted
+// repetitions make large programs, and only commands that read forms need
+// them, not every start-up of the binary.
 var (
-	formName  = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,39}$`)
-	fieldName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,39}$`)
+	formName  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9_-]{0,39}$`) })
+	fieldName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,39}$`) })
 )
 
 var inputTypes = map[string]bool{"": true, "text": true, "password": true, "number": true, "date": true, "email": true, "tel": true}
@@ -102,7 +106,7 @@ func ValidateSpecs(specs []FormSpec) error {
 		switch {
 		case s.Name == "":
 			bad("name", "required")
-		case !formName.MatchString(s.Name):
+		case !formName().MatchString(s.Name):
 			bad("name", "%q must be lower-case letters, digits, _ or - (at most 40, starting with a letter)", s.Name)
 		case seen[s.Name]:
 			bad("name", "duplicate form name %q", s.Name)
@@ -149,7 +153,7 @@ func ValidateSpecs(specs []FormSpec) error {
 			switch {
 			case f.Name == "":
 				fbad("name", "required")
-			case !fieldName.MatchString(f.Name):
+			case !fieldName().MatchString(f.Name):
 				fbad("name", "%q must be letters, digits or _ (at most 40, starting with a letter)", f.Name)
 			case fields[f.Name]:
 				fbad("name", "duplicate field name %q", f.Name)

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-playground/validator/v10"
@@ -76,13 +77,15 @@ func normalizeID(s string) []byte {
 	return out
 }
 
-var expiryPattern = regexp.MustCompile(`^(\d{2})\s*/\s*(\d{2})$`)
+// expiryPattern is compiled on first use, by a form that checks an expiry,
+// rather than at the start of every command.
+var expiryPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\d{2})\s*/\s*(\d{2})$`) })
 
 // validExpiry reports whether s is a card expiry MM/YY that has not passed
 // at now (a card is valid through the last day of its month) and is at most
 // 20 years ahead.
 func validExpiry(s string, now time.Time) bool {
-	m := expiryPattern.FindStringSubmatch(strings.TrimSpace(s))
+	m := expiryPattern().FindStringSubmatch(strings.TrimSpace(s))
 	if m == nil {
 		return false
 	}
@@ -116,7 +119,9 @@ func validDOB(s string, now time.Time) bool {
 	return !d.After(today) && !d.Before(today.AddDate(-130, 0, 0))
 }
 
-var undefinedTag = regexp.MustCompile(`Undefined validation function '([^']*)'`)
+// undefinedTag reads validator's panic on an unknown tag; compiled on
+// first use, when a config names one.
+var undefinedTag = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`Undefined validation function '([^']*)'`) })
 
 // compileTag checks a validate tag the way the fill page will use it.
 // validator parses a tag on first use and panics on an unknown tag or a
@@ -130,7 +135,7 @@ func compileTag(v *validator.Validate, tag string) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			msg := fmt.Sprint(r)
-			if m := undefinedTag.FindStringSubmatch(msg); m != nil {
+			if m := undefinedTag().FindStringSubmatch(msg); m != nil {
 				err = fmt.Errorf("unknown tag %q (validator's own tags, or %s)", m[1], strings.Join(veilTags, ", "))
 				return
 			}

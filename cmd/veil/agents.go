@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/mdp/qrterminal/v3"
 	"golang.org/x/term"
@@ -30,8 +31,12 @@ API tokens and single sign-on are set in the agents: section of the config.`
 // totpIssuer is the issuer shown by authenticator apps.
 const totpIssuer = "Veil"
 
-// accountName is what `veil agents add` accepts as an account name.
-var accountName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+// accountName is what `veil agents add` accepts as an account name. It
+// is compiled on first use: its counted repetition makes a large program,
+// and every other command would pay for it at start-up.
+var accountName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+})
 
 // cmdAgents manages local agent accounts in the vault.
 func cmdAgents(ctx context.Context, args []string, io stdio) int {
@@ -78,7 +83,7 @@ func cmdAgents(ctx context.Context, args []string, io stdio) int {
 	case "remove":
 		return runOnVault(ctx, name, cfg, key, io, func(v *vault.Vault) int { return agentsRemove(ctx, v, pos[0], io) })
 	}
-	if !accountName.MatchString(pos[0]) {
+	if !accountName().MatchString(pos[0]) {
 		fmt.Fprintf(io.Err, "veil agents add: account names are 1 to 64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit\n")
 		return 2
 	}

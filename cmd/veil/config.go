@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 
@@ -152,28 +153,32 @@ func (c *fileConfig) validate(display string) error {
 	return errors.Join(errs...)
 }
 
-var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
-var yamlUnknownField = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
+// yamlLine and yamlUnknownField read yaml.v3's messages. They are compiled
+// on first use, when a config has a problem, not at every start-up.
+var (
+	yamlLine         = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^line (\d+): (.*)$`) })
+	yamlUnknownField = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^field (\S+) not found in type (\S+)$`) })
+)
 
 // yamlError turns yaml.v3's errors into one "file:line: message" per problem.
 func yamlError(display string, err error) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		if m := yamlLine().FindStringSubmatch(msg); m != nil {
 			return fmt.Errorf("%s:%s: %s", display, m[1], m[2])
 		}
 		return fmt.Errorf("%s: %s", display, msg)
 	}
 	errs := make([]error, 0, len(te.Errors))
 	for _, e := range te.Errors {
-		m := yamlLine.FindStringSubmatch(e)
+		m := yamlLine().FindStringSubmatch(e)
 		if m == nil {
 			errs = append(errs, fmt.Errorf("%s: %s", display, e))
 			continue
 		}
 		msg := m[2]
-		if u := yamlUnknownField.FindStringSubmatch(msg); u != nil {
+		if u := yamlUnknownField().FindStringSubmatch(msg); u != nil {
 			msg = fmt.Sprintf("unknown key %q", u[1])
 		}
 		errs = append(errs, fmt.Errorf("%s:%s: %s", display, m[1], msg))
