@@ -2,8 +2,8 @@ package detectors
 
 import (
 	"fmt"
-	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -199,35 +199,39 @@ func compileRule(s RuleSpec, idx int, user bool, timeout time.Duration) (*Rule, 
 		}
 		r.pre = patternMins(s.Pattern)
 	default:
-		re, err := regexp.Compile(s.Pattern)
+		// The pattern is parsed here, once, for its groups and its
+		// prefilter; the Go regexps are compiled when the rule first runs
+		// (see lazyRegexp). Parse reports the same errors as Compile.
+		tree, err := syntax.Parse(s.Pattern, syntax.Perl)
 		if err != nil {
 			bad("pattern", "%s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 			break
 		}
-		r.re2 = re
+		r.re2 = &lazyRegexp{expr: s.Pattern}
+		names := tree.CapNames()
 		switch {
 		case s.Group == "":
-			if n := re.SubexpIndex("v"); n > 0 {
+			if n := slices.Index(names, "v"); n > 0 {
 				r.group = n
 			}
 		default:
 			n, err := strconv.Atoi(s.Group)
 			if err != nil {
-				n = re.SubexpIndex(s.Group)
+				n = slices.Index(names, s.Group)
 			}
-			if n < 0 || n > re.NumSubexp() {
+			if n < 0 || n > tree.MaxCap() {
 				bad("group", "the pattern has no group %q", s.Group)
 			}
 			r.group = n
 		}
 		// One parse of the pattern serves the prefilter and the first
 		// bytes of the value and of the whole match.
-		tree := simplified(s.Pattern)
+		tree = tree.Simplify()
 		r.pre = treeMins(tree)
 		r.first = treeFirstBytes(tree, r.group)
 		if r.first != nil {
 			// The same pattern anchored: run only where a value can start.
-			r.anchored, _ = regexp.Compile(`\A(?:` + s.Pattern + `)`)
+			r.anchored = &lazyRegexp{expr: `\A(?:` + s.Pattern + `)`}
 			// A pattern that does not start with its value starts with a
 			// guard ("not a digit"): anchor it one byte before the value.
 			whole := treeFirstBytes(tree, 0)
@@ -285,7 +289,9 @@ func compileRule(s RuleSpec, idx int, user bool, timeout time.Duration) (*Rule, 
 		bad("mask", "%v", err)
 	}
 	r.mask, r.template = ms, tmpl
-	r.allowValues = map[string]bool{}
+	if len(s.Allow.Values) > 0 {
+		r.allowValues = make(map[string]bool, 2*len(s.Allow.Values))
+	}
 	for _, v := range s.Allow.Values {
 		r.allowValues[strings.ToUpper(v)] = true
 		r.allowValues[string(normValue([]byte(v)))] = true
@@ -405,7 +411,9 @@ func treeMins(re *syntax.Regexp) prefilter {
 	_, _, run := alnumRun(re)
 	p := prefilter{digits: countDigits(re), length: countLen(re), run: run}
 	for c, n := range requiredBytes(re) {
-		p.bytes = append(p.bytes, byteCount{c, n})
+		if n > 0 {
+			p.bytes = append(p.bytes, byteCount{byte(c), int(n)})
+		}
 	}
 	return p
 }
@@ -493,43 +501,41 @@ func alnumRun(re *syntax.Regexp) (only bool, minLen, run int) {
 	return false, 0, 0
 }
 
+// byteCounts counts ASCII bytes. It is an array, not a map, so that the
+// walk below allocates nothing however large the pattern.
+type byteCounts [128]int32
+
 // requiredBytes returns the ASCII punctuation bytes every match holds.
-func requiredBytes(re *syntax.Regexp) map[byte]int {
+func requiredBytes(re *syntax.Regexp) (m byteCounts) {
 	punct := func(r rune) bool {
 		return r > ' ' && r < 127 && !(r >= '0' && r <= '9' || r|0x20 >= 'a' && r|0x20 <= 'z')
 	}
 	switch re.Op {
 	case syntax.OpLiteral:
-		m := map[byte]int{}
 		for _, r := range re.Rune {
 			if punct(r) {
-				m[byte(r)]++
+				m[r]++
 			}
 		}
-		return m
 	case syntax.OpCharClass:
 		if len(re.Rune) == 2 && re.Rune[0] == re.Rune[1] && punct(re.Rune[0]) {
-			return map[byte]int{byte(re.Rune[0]): 1}
+			m[re.Rune[0]] = 1
 		}
-		return nil
 	case syntax.OpCapture, syntax.OpPlus:
 		return requiredBytes(re.Sub[0])
 	case syntax.OpRepeat:
-		m := requiredBytes(re.Sub[0])
-		for k := range m {
-			m[k] = min(64, m[k]*re.Min)
+		m = requiredBytes(re.Sub[0])
+		for k, v := range m {
+			m[k] = int32(min(64, int(v)*re.Min))
 		}
-		return m
 	case syntax.OpConcat:
-		m := map[byte]int{}
 		for _, sub := range re.Sub {
-			for k, v := range requiredBytes(sub) {
+			r := requiredBytes(sub)
+			for k, v := range r {
 				m[k] = min(64, m[k]+v)
 			}
 		}
-		return m
 	case syntax.OpAlternate:
-		var m map[byte]int
 		for i, sub := range re.Sub {
 			r := requiredBytes(sub)
 			if i == 0 {
@@ -537,16 +543,11 @@ func requiredBytes(re *syntax.Regexp) map[byte]int {
 				continue
 			}
 			for k, v := range m {
-				if r[k] == 0 {
-					delete(m, k)
-				} else {
-					m[k] = min(v, r[k])
-				}
+				m[k] = min(v, r[k])
 			}
 		}
-		return m
 	}
-	return nil
+	return m
 }
 
 // treeFirstBytes returns the ASCII bytes the value group (group number g,

@@ -10,8 +10,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 )
 
 //go:embed defaults.yaml
@@ -136,46 +134,48 @@ func (e *Engine) runSamples(r *Rule) []SampleFailure {
 	return out
 }
 
-// defaultSpecs decodes the embedded defaults, with positions. The file is
-// parsed once; TestDefaultsDecodeStrictly holds it to strict decoding.
+// defaultSpecs returns the embedded default rules with their positions in
+// defaults.yaml. They come from defaultsTable, generated from that file:
+// decoding the YAML would cost more than compiling the rules, at the start
+// of every veil process. The error is always nil; TestDefaultsTable holds
+// the table to defaults.yaml and TestDefaultsDecodeStrictly the file to
+// strict decoding.
 func defaultSpecs() ([]RuleSpec, error) {
-	var doc struct {
-		Rules []RuleSpec `yaml:"rules"`
-	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(defaultsYAML, &root); err != nil {
-		return nil, fmt.Errorf("defaults.yaml: %w", err)
-	}
-	if err := root.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("defaults.yaml: %w", err)
-	}
-	if len(root.Content) > 0 {
-		items := mapNode(root.Content[0], "rules")
-		for i := range doc.Rules {
-			if items != nil && i < len(items.Content) {
-				n := items.Content[i]
-				p := Pos{File: "defaults.yaml", Line: n.Line, Keys: make(map[string]int, len(n.Content)/2)}
-				for k := 0; k+1 < len(n.Content); k += 2 {
-					p.Keys[n.Content[k].Value] = n.Content[k].Line
-				}
-				doc.Rules[i].Pos = p
-			}
-		}
-	}
-	return doc.Rules, nil
+	return tableSpecs(), nil
 }
 
-func mapNode(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
+//go:generate go test -run ^TestDefaultsTable$ -args -update
+
+// defaultRule is one rule of defaultsTable: the spec as decoded, the line
+// of the rule and the line of each key written in it. Positions are kept
+// as slices so that the table is static data, with no map to build when
+// the program starts.
+type defaultRule struct {
+	spec RuleSpec
+	line int
+	keys []keyLine
 }
+
+type keyLine struct {
+	key  string
+	line int
+}
+
+// tableSpecs builds the specs of defaultsTable once per process; a reload
+// compiles the same specs again. Compiling never changes a spec, so every
+// engine may share them.
+var tableSpecs = sync.OnceValue(func() []RuleSpec {
+	specs := make([]RuleSpec, len(defaultsTable))
+	for i, d := range defaultsTable {
+		specs[i] = d.spec
+		p := Pos{File: "defaults.yaml", Line: d.line, Keys: make(map[string]int, len(d.keys))}
+		for _, k := range d.keys {
+			p.Keys[k.key] = k.line
+		}
+		specs[i].Pos = p
+	}
+	return specs
+})
 
 // compile checks cfg and builds the engine without running samples.
 func compile(cfg Config) (*Engine, []error) {
@@ -274,7 +274,16 @@ func sortedKeys(m map[string]string) []string {
 func build(rules []*Rule, actions map[string]Action) *Engine {
 	e := &Engine{actions: actions}
 	e.strict = &Rule{ID: "strict", Type: "digits", Source: "default", action: ActionMask, mask: maskFull, idx: len(rules), timeout: time.Second}
-	var words []string
+	// Sized up front: every process builds an engine at start-up, and
+	// growing these slices rule by rule would allocate several times over.
+	n := 0
+	for _, r := range rules {
+		n += len(r.keywords) + len(r.ctxWords)
+	}
+	words := make([]string, 0, n)
+	e.kwLook = make([]int, 0, n)
+	e.kwOwner = make([]kwOwner, 0, n)
+	e.all = make([]*Rule, 0, len(rules))
 	maxBefore := 0
 	for i, r := range rules {
 		r.idx = i

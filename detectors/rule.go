@@ -3,6 +3,7 @@ package detectors
 import (
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -20,7 +21,7 @@ type Rule struct {
 	action      Action
 	mask        maskStyle
 	template    []tmplPart
-	re2         *regexp.Regexp  // embedded defaults
+	re2         *lazyRegexp     // embedded defaults
 	rx2         *regexp2.Regexp // configured rules
 	group       int             // capture group holding the value
 	scanner     string          // built-in scanner instead of a pattern
@@ -36,7 +37,7 @@ type Rule struct {
 	maxLen      int
 	pre         prefilter
 	first       *[256]bool             // bytes a value can start with; nil: any
-	anchored    *regexp.Regexp         // re2 anchored at the start, with first
+	anchored    *lazyRegexp            // re2 anchored at the start, with first
 	guarded     bool                   // anchored starts one byte before the value
 	shapeWhole  func([]byte) bool      // necessary for re2 to match b; nil: none
 	shapeAt     func([]byte, int) bool // necessary for anchored to match a value at b[i]
@@ -44,6 +45,24 @@ type Rule struct {
 	lineScope   bool                   // sees all text (no keywords, configured)
 	timeout     time.Duration
 	idx         int
+}
+
+// lazyRegexp is a Go regexp of an embedded rule, compiled when the rule
+// first runs. Compiling every default pattern and its anchored form would
+// be most of the cost of Compile, paid by every process, while the
+// prefilters keep most rules from ever running on typical text. Compile
+// has parsed the pattern already, and a pattern that parses compiles, so
+// MustCompile cannot fail here; configured patterns never take this path.
+type lazyRegexp struct {
+	expr string
+	once sync.Once
+	re   *regexp.Regexp
+}
+
+// FindSubmatchIndex is the compiled pattern's FindSubmatchIndex.
+func (l *lazyRegexp) FindSubmatchIndex(b []byte) []int {
+	l.once.Do(func() { l.re = regexp.MustCompile(l.expr) })
+	return l.re.FindSubmatchIndex(b)
 }
 
 // span is a value found in a view, in view offsets.
