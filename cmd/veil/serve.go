@@ -61,6 +61,9 @@ func cmdServe(ctx context.Context, args []string, io stdio) int {
 		fmt.Fprintf(io.Err, "veil serve: %v\nmake a master key with: veil vault new-master-key\n", err)
 		return 2
 	}
+	// Process-wide, so here rather than in startServer, which tests call
+	// many times in one process.
+	defer proxy.TuneGC()()
 	srv, err := startServer(ctx, cfg, serverOptions{Logger: logger, MasterKey: key})
 	if err != nil {
 		fmt.Fprintf(io.Err, "veil serve: %v\n", err)
