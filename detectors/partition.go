@@ -117,9 +117,10 @@ func (pt *partitioner) feed(p []byte, base int) {
 	} else {
 		pt.feedWords(p, base, pt.ac.next, &pt.ac.class, int32(pt.ac.nclass), pt.ac.rest)
 	}
-	for i := max(0, len(p)-64); i < len(p); i++ {
-		pt.ring[(base+i)&63] = p[i]
-	}
+	// The ring keeps the last 64 bytes at their positions modulo 64.
+	tail := p[max(0, len(p)-64):]
+	n := copy(pt.ring[(base+len(p)-len(tail))&63:], tail)
+	copy(pt.ring[:], tail[n:])
 }
 
 // feedWords is feed's loop. The word being read lives in locals; the
