@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -369,6 +370,8 @@ func servePlainChild(upstream string) error {
 		},
 		Transport:  tr,
 		BufferPool: &benchBuffers{},
+		// Streams the bench cuts short are expected: not worth a line.
+		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
