@@ -358,18 +358,37 @@ func (e *Engine) scanAll(ctx context.Context, dst, text []byte, opts RedactOptio
 		input = s.joined
 		s.skip = len(opts.Preceding)
 	}
-	s.feed(input)
-	s.finish()
 	out := dst
 	if !findOnly && out == nil {
 		out = make([]byte, 0, len(text)+16)
 	}
-	out, fs, err := s.step(ctx, out, nil)
+	// The text goes through in pieces, each scanned as soon as it is in,
+	// so that the segments and keyword hits in flight stay few (and in
+	// cache) however large the text. The result is the same for any
+	// split: the Stream property.
+	s.buf = input
+	var fs []Finding
+	for off := 0; ; {
+		end := min(len(input), off+scanPiece)
+		s.feed(input[off:end])
+		if off = end; off == len(input) {
+			break
+		}
+		var err error
+		if out, fs, err = s.step(ctx, out, fs); err != nil {
+			return nil, nil, err
+		}
+	}
+	s.finish()
+	out, fs, err := s.step(ctx, out, fs)
 	if err != nil {
 		return nil, nil, err
 	}
 	return out, fs, nil
 }
+
+// scanPiece is how much of a one-shot scan's text is fed at a time.
+const scanPiece = 32 << 10
 
 // Find returns the resolved findings in text, ordered by Start, without
 // overlaps. Offsets refer to text (not to opts.Preceding). The Diverter is

@@ -418,6 +418,7 @@ func TestPooledScannerForgetsText(t *testing.T) {
 	s.findOnly = true
 	s.skip = len("card: ")
 	s.joined = append(s.joined[:0], "card: "+card...)
+	s.buf = s.joined
 	s.feed(s.joined)
 	s.finish()
 	if _, fs, err := s.step(context.Background(), nil, nil); err != nil || len(fs) != 1 {

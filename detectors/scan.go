@@ -92,13 +92,12 @@ func (e *Engine) putScanner(s *scanner) {
 	e.scanners.Put(s)
 }
 
-// feed scans p; when s does not own its buffer (one-shot scans), p must be
-// the whole text.
+// feed scans p, the text after what was fed before. A scanner that owns
+// its buffer keeps a copy; a one-shot scan's buffer is the whole text, set
+// before the first feed.
 func (s *scanner) feed(p []byte) {
 	if s.owned {
 		s.buf = append(s.buf, p...)
-	} else {
-		s.buf = p
 	}
 	s.main.feed(p, s.n)
 	if s.line != nil {

@@ -257,3 +257,52 @@ func TestStreamSplitsWithConfiguredRules(t *testing.T) {
 		t.Fatalf("out %q", out)
 	}
 }
+
+// TestRedactLargeTextInPieces holds a one-shot scan of a text longer than
+// scanPiece, which it feeds in pieces, to a stream fed the whole text in
+// one write: the same masked text and findings, with values placed across
+// the piece boundaries, in long islands and after context words there.
+func TestRedactLargeTextInPieces(t *testing.T) {
+	ctx := context.Background()
+	for _, cfg := range []Config{{}, {Rules: []RuleSpec{{ID: "acme_ref", Type: "acme", Pattern: `ACME-[0-9]{6}`}}}} {
+		e := mustCompile(t, cfg)
+		var text []byte
+		values := streamInputs()
+		for i := 0; len(text) < 5*scanPiece; i++ {
+			// Pad so that values start at and around each piece edge.
+			if edge := (len(text)/scanPiece + 1) * scanPiece; edge-len(text) < 200 {
+				text = append(text, bytes.Repeat([]byte("x"), max(0, edge-len(text)-i%40))...)
+			}
+			text = append(text, values[i%len(values)]...)
+			text = append(text, " ACME-123456 "...)
+			text = append(text, strings.Repeat("plain words here ", i%7)...)
+		}
+		got, gotFs, err := e.Redact(ctx, text, RedactOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := e.NewStream(RedactOptions{})
+		want, wantFs, err := st.Write(ctx, text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rest, restFs, err := st.Flush(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, wantFs = append(want, rest...), append(wantFs, restFs...)
+		if !bytes.Equal(got, want) {
+			i := 0
+			for i < min(len(got), len(want)) && got[i] == want[i] {
+				i++
+			}
+			t.Fatalf("masked texts differ from byte %d of %d", i, len(text))
+		}
+		if !slices.Equal(gotFs, wantFs) {
+			t.Fatalf("findings differ: %d in pieces, %d in one write", len(gotFs), len(wantFs))
+		}
+		if len(gotFs) < 100 {
+			t.Fatalf("only %d findings: the text no longer holds what the test needs", len(gotFs))
+		}
+	}
+}
