@@ -3,6 +3,7 @@ package detectors
 import (
 	"bytes"
 	"slices"
+	"sync"
 )
 
 // cutSearch is how far past near SafeCut looks for a cut.
@@ -49,12 +50,20 @@ func (e *Engine) safeCut(text []byte, near, span int) int {
 	lo := max(0, near-back-4*softCap)
 	hi := min(len(text), near+span+2*softCap+fwd+2*lookAround)
 
-	ends := rawHitEnds(e.ac, text, max(0, lo-maxKeyword), hi)
+	// The scratch slices are reused: veil scan cuts every block, and
+	// fresh memory costs a page fault per 4 KiB.
+	c := cutScans.Get().(*cutScan)
+	defer func() {
+		c.text = nil
+		cutScans.Put(c)
+	}()
+	c.ends = rawHitEnds(e.ac, text, max(0, lo-maxKeyword), hi, c.ends[:0])
+	ends := c.ends
 	hitIn := func(from, to int) bool { // a keyword occurrence ends in [from, to]
 		i, _ := slices.BinarySearch(ends, from)
 		return i < len(ends) && ends[i] <= to
 	}
-	c := cutScan{text: text, lo: lo, hi: hi}
+	*c = cutScan{text: text, lo: lo, hi: hi, ends: ends, plainEnds: c.plainEnds[:0], isl: c.isl[:0]}
 	c.words(hitIn)
 
 	end := min(hi, near+span+1)
@@ -71,11 +80,10 @@ func (e *Engine) safeCut(text []byte, near, span int) int {
 	return -1
 }
 
-// rawHitEnds returns the end of every occurrence of a keyword in
+// rawHitEnds appends to ends the end of every occurrence of a keyword in
 // text[from:to], whatever the letters around it: a superset of the hits
 // the partitioner keeps. The automaton starts at its root at from.
-func rawHitEnds(m *acMatcher, text []byte, from, to int) []int {
-	var ends []int
+func rawHitEnds(m *acMatcher, text []byte, from, to int, ends []int) []int {
 	st := int32(0)
 	for i := from; i < to; i++ {
 		st = m.next[st+int32(m.class[text[i]])]
@@ -96,10 +104,14 @@ type cutIsland struct {
 	hit  bool // a keyword occurrence ends in it
 }
 
+// cutScans holds cutScans for reuse.
+var cutScans = sync.Pool{New: func() any { return new(cutScan) }}
+
 // cutScan holds SafeCut's view of the words of text[lo:hi].
 type cutScan struct {
 	text       []byte
 	lo, hi     int
+	ends       []int // keyword ends, from rawHitEnds
 	plainEnds  []int // ends of the plain words, in order
 	firstPlain int   // end of the first plain word, -1 if none
 	isl        []cutIsland
