@@ -77,6 +77,7 @@ type Limits struct {
 	UpstreamTimeout time.Duration `yaml:"upstream_timeout"`
 	ScanTimeout     time.Duration `yaml:"scan_timeout"`
 	WSIdleTimeout   time.Duration `yaml:"ws_idle_timeout"`
+	WSPingTimeout   time.Duration `yaml:"ws_ping_timeout"`
 	ResponseTimeout time.Duration `yaml:"response_header_timeout"`
 }
 
@@ -264,6 +265,7 @@ func (l Limits) validate() []error {
 	neg("upstream_timeout", l.UpstreamTimeout < 0)
 	neg("scan_timeout", l.ScanTimeout < 0)
 	neg("ws_idle_timeout", l.WSIdleTimeout < 0)
+	neg("ws_ping_timeout", l.WSPingTimeout < 0)
 	neg("response_header_timeout", l.ResponseTimeout < 0)
 	return errs
 }

@@ -72,6 +72,7 @@ const (
 	DefaultUpstreamTimeout = 30 * time.Second
 	DefaultScanTimeout     = 5 * time.Second
 	DefaultWSIdleTimeout   = 10 * time.Minute
+	DefaultWSPingTimeout   = 30 * time.Second
 )
 
 // Proxy is Veil's reverse proxy, an http.Handler. It is safe for concurrent
@@ -223,6 +224,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.WSIdleTimeout == 0 {
 		l.WSIdleTimeout = DefaultWSIdleTimeout
+	}
+	if l.WSPingTimeout == 0 {
+		l.WSPingTimeout = DefaultWSPingTimeout
 	}
 	return l
 }

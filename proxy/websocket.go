@@ -55,8 +55,12 @@ type wsEnd struct {
 // client offered it, and accepted from the client only when the upstream
 // agreed.
 //
-// Control frames: each side's pings are answered by Veil on that side;
-// pings are not forwarded (a live relay keeps both sides busy reading).
+// Control frames: each side's pings are answered by Veil on that side
+// (the library sends no control frame of a payload of our choosing, so
+// pings cannot pass through as they are), and each ping also makes Veil
+// ping the other side. A side that does not answer within ws_ping_timeout
+// is lost: the relay ends as if its connection had dropped, so a peer that
+// pings to find dead connections still finds them behind Veil.
 // Close codes and reasons are passed to the other side as received; a side
 // lost without a close frame closes the other with 1001 (client lost) or
 // 1014 (upstream lost).
@@ -93,6 +97,9 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *route
 	if hasExtension(r.Header, "permessage-deflate") {
 		mode = websocket.CompressionNoContextTakeover
 	}
+	// The relay exists before either connection: their ping callbacks
+	// refer to it (they run only once it reads).
+	relay := &wsRelay{p: p, rt: rt, ctx: ctx, ends: ends, passBinary: rt.ws.Binary == "pass"}
 	dialCtx, dialCancel := context.WithTimeout(r.Context(), p.limits.UpstreamTimeout)
 	up, resp, err := websocket.Dial(dialCtx, target, &websocket.DialOptions{
 		HTTPClient: &http.Client{
@@ -102,6 +109,10 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *route
 		HTTPHeader:      wsForwardHeaders(r, ex.id),
 		Subprotocols:    headerTokens(r.Header, "Sec-Websocket-Protocol"),
 		CompressionMode: mode,
+		OnPingReceived: func(context.Context, []byte) bool {
+			relay.pingOther(relay.client, &relay.pingingClient)
+			return true
+		},
 	})
 	dialCancel()
 	if err != nil {
@@ -126,6 +137,10 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *route
 		Subprotocols:       protos,
 		InsecureSkipVerify: true, // the upstream checks Origin: it receives the client's
 		CompressionMode:    mode,
+		OnPingReceived: func(context.Context, []byte) bool {
+			relay.pingOther(relay.up, &relay.pingingUp)
+			return true
+		},
 	})
 	if err != nil {
 		_ = up.Close(websocket.StatusGoingAway, "client handshake failed")
@@ -149,10 +164,7 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *route
 			return out, err
 		},
 	}
-	relay := &wsRelay{
-		p: p, rt: rt, client: client, up: up, ends: ends,
-		passBinary: rt.ws.Binary == "pass",
-	}
+	relay.client, relay.up = client, up
 	end := relay.run(ctx, env)
 	ex.log.Info("websocket closed", "route", rt.label, "code", int(end.code), "duration", time.Since(ex.start))
 }
@@ -268,10 +280,14 @@ func (p *Proxy) wsRefused(w http.ResponseWriter, resp *http.Response, err error,
 type wsRelay struct {
 	p          *Proxy
 	rt         *route
+	ctx        context.Context // ends when the relay's handler returns
 	client, up *websocket.Conn
 	ends       chan wsEnd
 	passBinary bool
 	active     atomic.Int64 // unix nanoseconds of the last message
+
+	pings                    sync.WaitGroup // pings Veil sent on its own
+	pingingClient, pingingUp atomic.Bool    // one at a time per side
 }
 
 // run relays until one side ends, then closes both and waits.
@@ -296,7 +312,27 @@ func (r *wsRelay) run(ctx context.Context, env *wsEnv) wsEnd {
 	stopIdle()
 	r.close(end)
 	wg.Wait()
+	r.pings.Wait() // closed connections end them
 	return end
+}
+
+// pingOther pings c because its peer pinged Veil, unless a ping to c is
+// under way. A ping c does not answer within ws_ping_timeout ends the
+// relay as c's connection dropping would.
+func (r *wsRelay) pingOther(c *websocket.Conn, busy *atomic.Bool) {
+	if !busy.CompareAndSwap(false, true) {
+		return
+	}
+	r.pings.Add(1)
+	go func() {
+		defer r.pings.Done()
+		defer busy.Store(false)
+		ctx, cancel := context.WithTimeout(r.ctx, r.p.limits.WSPingTimeout)
+		defer cancel()
+		if err := c.Ping(ctx); err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			r.send(r.readEnd(c, err))
+		}
+	}()
 }
 
 // idle closes the relay after ws_idle_timeout without a message.

@@ -487,21 +487,108 @@ func TestStreamsDivertPerConversation(t *testing.T) {
 	})
 }
 
-// TestWebSocketPing checks that pings from either side are answered while
-// the relay runs.
+// pingUpstream is a WebSocket upstream that reports the pings it receives
+// and reads only while read is true.
+func pingUpstream(t *testing.T, read bool) (url string, pings chan struct{}, conns chan *websocket.Conn, closed chan websocket.CloseError) {
+	pings, conns, closed = make(chan struct{}, 16), make(chan *websocket.Conn, 1), make(chan websocket.CloseError, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OnPingReceived: func(context.Context, []byte) bool {
+			pings <- struct{}{}
+			return true
+		}})
+		if err != nil {
+			return
+		}
+		conns <- c
+		if !read {
+			<-r.Context().Done()
+			return
+		}
+		_, _, err = c.Read(context.Background())
+		var ce websocket.CloseError
+		errors.As(err, &ce)
+		closed <- ce
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, pings, conns, closed
+}
+
+// TestWebSocketPing checks that a ping from either side is answered and
+// makes Veil ping the other side.
 func TestWebSocketPing(t *testing.T) {
-	up := newWSUpstream(t, nil)
-	env := newStreamEnv(t, up.srv.URL, wsRoutes(), Limits{}, nil, Options{})
-	c := wsDial(t, env, nil)
-	wsRoundTrip(t, c, `{"text":"hi"}`)
-	uc := <-up.conns
+	upURL, upPings, conns, _ := pingUpstream(t, true)
+	env := newStreamEnv(t, upURL, wsRoutes(), Limits{}, nil, Options{})
+	clientPings := make(chan struct{}, 16)
+	c := wsDial(t, env, &websocket.DialOptions{OnPingReceived: func(context.Context, []byte) bool {
+		clientPings <- struct{}{}
+		return true
+	}})
+	uc := <-conns
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := uc.Ping(ctx); err != nil {
-		t.Fatalf("upstream ping: %v", err)
-	}
 	readCtx := c.CloseRead(ctx)
 	if err := c.Ping(readCtx); err != nil {
 		t.Fatalf("client ping: %v", err)
 	}
+	select {
+	case <-upPings:
+	case <-ctx.Done():
+		t.Fatal("the client's ping did not reach the upstream as a ping")
+	}
+	upRead := uc.CloseRead(ctx)
+	if err := uc.Ping(upRead); err != nil {
+		t.Fatalf("upstream ping: %v", err)
+	}
+	select {
+	case <-clientPings:
+	case <-ctx.Done():
+		t.Fatal("the upstream's ping did not reach the client as a ping")
+	}
+}
+
+// TestWebSocketPingFindsDeadPeer checks that a side that stops answering
+// pings ends the relay: the other side gets the close a dropped
+// connection gives.
+func TestWebSocketPingFindsDeadPeer(t *testing.T) {
+	limits := Limits{WSPingTimeout: 200 * time.Millisecond}
+	t.Run("client", func(t *testing.T) {
+		upURL, _, conns, closed := pingUpstream(t, true)
+		env := newStreamEnv(t, upURL, wsRoutes(), limits, nil, Options{})
+		wsDial(t, env, nil) // never reads: cannot answer a ping
+		uc := <-conns
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		// The upstream reads in pingUpstream; its ping is Veil's to answer.
+		if err := uc.Ping(ctx); err != nil {
+			t.Fatalf("upstream ping: %v", err)
+		}
+		select {
+		case ce := <-closed:
+			if ce.Code != websocket.StatusGoingAway || ce.Reason != "client gone" {
+				t.Fatalf("upstream got close %d %q, want 1001 client gone", ce.Code, ce.Reason)
+			}
+		case <-ctx.Done():
+			t.Fatal("the relay outlived a client that answers no ping")
+		}
+	})
+	t.Run("upstream", func(t *testing.T) {
+		upURL, _, _, _ := pingUpstream(t, false)
+		env := newStreamEnv(t, upURL, wsRoutes(), limits, nil, Options{})
+		c := wsDial(t, env, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		// The client's reader takes the pong, then the close.
+		readErr := make(chan error, 1)
+		go func() {
+			_, _, err := c.Read(ctx)
+			readErr <- err
+		}()
+		if err := c.Ping(ctx); err != nil {
+			t.Fatalf("client ping: %v", err)
+		}
+		var ce websocket.CloseError
+		if err := <-readErr; !errors.As(err, &ce) || ce.Code != websocket.StatusBadGateway || ce.Reason != "upstream gone" {
+			t.Fatalf("client read ended with %v, want close 1014 upstream gone", err)
+		}
+	})
 }
