@@ -127,7 +127,7 @@ func (d *diverter) Divert(ctx context.Context, f detectors.Finding, value []byte
 		"{url}", revealURL,
 		"{expires}", link.ExpiresAt.UTC().Format(time.RFC3339),
 	).Replace(d.s.linkText)
-	d.s.links.add(link.RecordID, bookEntry{reveal: revealURL, expires: link.ExpiresAt}, d.s.now())
+	d.s.links.add(link.RecordID, bookEntry{reveal: revealPath + link.Token, expires: link.ExpiresAt}, d.s.now())
 	if len(d.by) >= maxDivertEntries {
 		clear(d.by)
 	}

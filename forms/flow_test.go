@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -482,5 +483,39 @@ func TestRevealThrottled(t *testing.T) {
 	e.clock.Add(15 * time.Minute)
 	if r := e.api(t, http.MethodPost, m.RevealURL); r.status != http.StatusOK || !strings.Contains(r.body, goodCVV) {
 		t.Fatalf("valid link after the wait: %d", r.status)
+	}
+}
+
+// TestInboxLinksSurviveReload checks that a forms server built to replace
+// another (a config reload) lists the links the old one minted, under its
+// own public URL, and that one built afresh cannot.
+func TestInboxLinksSurviveReload(t *testing.T) {
+	e := newEnv(t)
+	m := e.mint(t, "payment")
+	const publicURL = "https://chat.example.test"
+	ag := e.login(t)
+	inboxOf := func(prev *Server) string {
+		next, err := New(nil, Options{Vault: e.vault, Auth: e.auth, PublicURL: publicURL, Now: e.clock.Now, Previous: prev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		next.Routes(mux)
+		e.auth.Routes(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		// Session cookies belong to the host, whatever the port.
+		inbox := e.get(t, ag, srv.URL+"/veil/agent")
+		if inbox.status != http.StatusOK {
+			t.Fatalf("inbox: %d", inbox.status)
+		}
+		return inbox.body
+	}
+	fill := publicURL + strings.TrimPrefix(m.FillURL, e.srv.URL)
+	if body := inboxOf(e.forms); !strings.Contains(body, `href="`+fill+`"`) {
+		t.Errorf("the reloaded inbox does not offer the fill link minted before\n%s", body)
+	}
+	if body := inboxOf(nil); strings.Contains(body, fill) {
+		t.Error("a fresh forms server offers a link it never saw")
 	}
 }

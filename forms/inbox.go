@@ -59,9 +59,9 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request) {
 		if e, ok := s.links.get(m.RecordID); ok {
 			switch {
 			case state == "waiting" && m.Kind == "form":
-				it.FillURL, it.RevealURL = e.fill, e.reveal
+				it.FillURL, it.RevealURL = s.url(e.fill), s.url(e.reveal)
 			case state == "submitted" || (state == "waiting" && m.Kind != "form"):
-				it.RevealURL = e.reveal
+				it.RevealURL = s.url(e.reveal)
 			}
 		}
 		p.Items = append(p.Items, it)

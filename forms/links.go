@@ -25,6 +25,8 @@ type linkBook struct {
 	records map[string]bookEntry
 }
 
+// bookEntry holds a record's link paths: the inbox puts them under the
+// public URL of the server showing them, which a reload may change.
 type bookEntry struct {
 	fill, reveal string
 	expires      time.Time
@@ -92,7 +94,7 @@ func (s *Server) mint(ctx context.Context, name, actor string) (mintResult, erro
 		RevealURL: s.url(revealPath + fl.RevealToken),
 		ExpiresAt: fl.ExpiresAt.UTC(),
 	}
-	s.links.add(fl.RecordID, bookEntry{fill: res.FillURL, reveal: res.RevealURL, expires: fl.ExpiresAt}, s.now())
+	s.links.add(fl.RecordID, bookEntry{fill: fillPath + fl.FillToken, reveal: revealPath + fl.RevealToken, expires: fl.ExpiresAt}, s.now())
 	s.log.InfoContext(ctx, "form link created", "form", spec.Name, "record", fl.RecordID, "actor", actor)
 	return res, nil
 }

@@ -34,6 +34,9 @@ type Options struct {
 	// {url} (the reveal link), {expires} (RFC 3339, UTC). It must contain
 	// {url}. Empty: "[{preview} · {url}]".
 	LinkTemplate string
+	// Previous is the server this one replaces when the config reloads:
+	// the links its agent inbox lists (kept in memory only) carry over.
+	Previous *Server
 }
 
 // DefaultLinkTemplate is the replacement text of a diverted value when
@@ -95,6 +98,9 @@ func New(specs []FormSpec, opts Options) (*Server, error) {
 		linkText: opts.LinkTemplate,
 		links:    newLinkBook(),
 		static:   web.Static(),
+	}
+	if opts.Previous != nil {
+		s.links = opts.Previous.links
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -344,11 +344,10 @@ func (s *server) pruneGenerations() {
 
 // buildAgentsAndForms returns the agent access and forms server for cfg.
 // When a reload leaves forms, agents and public_url as they were, the
-// running ones are kept, so the agent inbox keeps the links it holds in
-// memory (forms.Server keeps them per instance). Otherwise a reload keeps
-// agents signed in, and keeps the rate limits, the TOTP replay guard and
-// the CSRF key, by deriving the new Auth from the old; the new forms
-// server starts with an empty inbox of links.
+// running ones are kept. Otherwise a reload keeps agents signed in, and
+// keeps the rate limits, the TOTP replay guard and the CSRF key, by
+// deriving the new Auth from the old; the new forms server takes over the
+// links the agent inbox lists (held in memory only).
 func (s *server) buildAgentsAndForms(cfg *fileConfig) (*agent.Auth, *forms.Server, error) {
 	prev := s.current.Load()
 	if prev != nil && prev.cfg.PublicURL == cfg.PublicURL &&
@@ -369,12 +368,13 @@ func (s *server) buildAgentsAndForms(cfg *fileConfig) (*agent.Auth, *forms.Serve
 	if len(specs) == 0 {
 		specs = forms.DefaultForms()
 	}
-	fs, err := forms.New(specs, forms.Options{Vault: s.vault, Auth: auth, PublicURL: cfg.PublicURL, Logger: s.logger})
+	opts := forms.Options{Vault: s.vault, Auth: auth, PublicURL: cfg.PublicURL, Logger: s.logger}
+	if prev != nil {
+		opts.Previous = prev.forms
+	}
+	fs, err := forms.New(specs, opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("forms: %w", err)
-	}
-	if prev != nil {
-		s.logger.Warn("forms, agents or public_url changed: the agent inbox no longer lists the links it showed before; the links themselves still work")
 	}
 	return auth, fs, nil
 }
