@@ -465,13 +465,13 @@ var defaultsTable = [...]defaultRule{
 			Description: "Bank account number, after an account word",
 			Pattern:     "(?:^|[^0-9])(?P<v>[0-9]{6,17})(?:[^0-9]|$)",
 			Context: ContextSpec{
-				Words:    []string{"account number", "account #", "account no", "acct", "bank account", "checking account", "savings account"},
+				Words:    []string{"account", "account number", "account #", "account no", "acct", "bank account", "checking account", "savings account"},
 				Before:   40,
 				Required: true,
 			},
 			Mask: "last4",
 			Tests: TestsSpec{
-				Match:   []string{"account number 123456789012", "acct#00012345678"},
+				Match:   []string{"account number 123456789012", "acct#00012345678", "routing 021000021 account 1234567890"},
 				NoMatch: []string{"order 123456789012", "account number 12345"},
 			},
 			Confidence: 0.8,

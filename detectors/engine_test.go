@@ -279,6 +279,25 @@ func TestOverlapStrongestWins(t *testing.T) {
 	}
 }
 
+// TestNearerContextNamesTheValue checks that when two rules read the same
+// value, each through its own context word, the nearer word decides the
+// type, whichever rule comes first.
+func TestNearerContextNamesTheValue(t *testing.T) {
+	e := mustCompile(t, Config{})
+	for _, tt := range []struct{ text, want string }{
+		{"passport number 533380006\ndriver's license D1234567", "passport number [PASSPORT]\ndriver's license [DRIVERS_LICENSE]"},
+		{"driver's license D1234567\npassport number 533380006", "driver's license [DRIVERS_LICENSE]\npassport number [PASSPORT]"},
+	} {
+		out, _, err := e.Redact(context.Background(), []byte(tt.text), RedactOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(out) != tt.want {
+			t.Errorf("Redact(%q) = %q, want %q", tt.text, out, tt.want)
+		}
+	}
+}
+
 func TestStrict(t *testing.T) {
 	e := mustCompile(t, Config{})
 	text := "typing 123456 and 12-34-56 but not 12345"

@@ -13,6 +13,7 @@ type found struct {
 	conf    float64
 	action  Action
 	clipped bool
+	ctxGap  int // bytes between the value and its nearest context word; -1: none
 }
 
 // scanner is the one scan path behind Find, Redact and Stream: bytes go
@@ -267,7 +268,7 @@ func (s *scanner) scanSegment(sg segment) {
 			s.spans, timedOut = r.find(v, s.spans[:0])
 		}
 		if timedOut {
-			s.finds = append(s.finds, found{s: sg.a, e: sg.b, rule: r, conf: 1, action: s.e.actionOf(r), clipped: true})
+			s.finds = append(s.finds, found{s: sg.a, e: sg.b, rule: r, conf: 1, action: s.e.actionOf(r), clipped: true, ctxGap: -1})
 			continue
 		}
 		for _, sp := range s.spans {
@@ -292,17 +293,17 @@ func (s *scanner) scanSegment(sg segment) {
 			if r.allowed(s.buf[os-s.bufBase:oe-s.bufBase], norm) {
 				continue
 			}
-			conf := r.confidence
+			conf, gap := r.confidence, -1
 			if len(r.ctxWords) > 0 {
-				ok := s.contextNear(hits, r, os, oe)
-				if r.ctxRequired && !ok {
+				gap = s.contextGap(hits, r, os, oe)
+				if r.ctxRequired && gap < 0 {
 					continue
 				}
-				if ok && !r.ctxRequired {
+				if gap >= 0 && !r.ctxRequired {
 					conf = min(1, conf+0.1)
 				}
 			}
-			f := found{s: os, e: oe, rule: r, conf: conf, action: s.e.actionOf(r)}
+			f := found{s: os, e: oe, rule: r, conf: conf, action: s.e.actionOf(r), ctxGap: gap}
 			if os < sg.a {
 				f.s, f.clipped = sg.a, true
 			}
@@ -323,7 +324,7 @@ func (s *scanner) scanSegment(sg segment) {
 			if oe <= sg.a || os >= sg.b {
 				continue
 			}
-			f := found{s: max(os, sg.a), e: min(oe, sg.b), rule: s.e.strict, conf: 0.5, action: ActionMask}
+			f := found{s: max(os, sg.a), e: min(oe, sg.b), rule: s.e.strict, conf: 0.5, action: ActionMask, ctxGap: -1}
 			f.clipped = os < sg.a || oe > sg.b
 			s.finds = append(s.finds, f)
 		}
@@ -529,21 +530,27 @@ func (t *textStats) pass(p *prefilter, n int) bool {
 	return true
 }
 
-// contextNear reports a context word of r ending at most r.before bytes
-// before vs, or starting at most r.after bytes after ve.
-func (s *scanner) contextNear(hits []hit, r *Rule, vs, ve int) bool {
+// contextGap returns how many bytes lie between [vs, ve) and the nearest
+// context word of r that ends at most r.before bytes before vs or starts
+// at most r.after bytes after ve; -1 when there is none.
+func (s *scanner) contextGap(hits []hit, r *Rule, vs, ve int) int {
+	gap := -1
 	for _, h := range hits {
-		before := h.e <= vs && h.e >= vs-r.before
-		after := r.after > 0 && h.s >= ve && h.s <= ve+r.after
-		if !before && !after {
+		d := -1
+		switch {
+		case h.e <= vs && h.e >= vs-r.before:
+			d = vs - h.e
+		case r.after > 0 && h.s >= ve && h.s <= ve+r.after:
+			d = h.s - ve
+		default:
 			continue
 		}
 		o := s.e.kwOwner[h.kw]
-		if o.rule == r.idx && o.ctx {
-			return true
+		if o.rule == r.idx && o.ctx && (gap < 0 || d < gap) {
+			gap = d
 		}
 	}
-	return false
+	return gap
 }
 
 // better reports whether a should represent a merged finding over b.
@@ -553,6 +560,11 @@ func better(a, b *found) bool {
 	}
 	if a.conf != b.conf {
 		return a.conf > b.conf
+	}
+	// Two rules read the same value: the one whose context word is
+	// nearer names it ("passport ...\ndriver's license D1234567").
+	if a.ctxGap >= 0 && b.ctxGap >= 0 && a.ctxGap != b.ctxGap {
+		return a.ctxGap < b.ctxGap
 	}
 	if a.e-a.s != b.e-b.s {
 		return a.e-a.s > b.e-b.s
