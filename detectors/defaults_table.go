@@ -348,10 +348,10 @@ var defaultsTable = [...]defaultRule{
 			ID:          "phone",
 			Type:        "phone",
 			Description: "North American phone number (one separator style throughout)",
-			Pattern:     "(?:^|[^0-9A-Za-z+\\-])(?P<v>(?:\\+?1[ .\\-]?)?(?:\\([2-9][0-9]{2}\\) ?[2-9][0-9]{2}[ .\\-]?[0-9]{4}|[2-9][0-9]{2}-[2-9][0-9]{2}-[0-9]{4}|[2-9][0-9]{2}\\.[2-9][0-9]{2}\\.[0-9]{4}|[2-9][0-9]{2} [2-9][0-9]{2} [0-9]{4}))(?:[^0-9A-Za-z\\-]|-[^0-9]|$)",
+			Pattern:     "(?:^|[^0-9A-Za-z+\\-])(?P<v>(?:\\+?1[ .\\-]?)?(?:\\([2-9][0-9]{2}\\) ?[0-9]{3}[ .\\-]?[0-9]{4}|[2-9][0-9]{2}-[2-9][0-9]{2}-[0-9]{4}|[2-9][0-9]{2}\\.[2-9][0-9]{2}\\.[0-9]{4}|[2-9][0-9]{2} [2-9][0-9]{2} [0-9]{4}))(?:[^0-9A-Za-z\\-]|-[^0-9]|$)",
 			Mask:        "type_tag",
 			Tests: TestsSpec{
-				Match:   []string{"call 555-234-5678", "(212) 555-0143", "+1 212 555 0143", "phone: 719.904.3408"},
+				Match:   []string{"call 555-234-5678", "(212) 555-0143", "+1 212 555 0143", "phone: 719.904.3408", "phone (555) 123-4567"},
 				NoMatch: []string{"timestamp 1699999999", "order 123-456", "order 870-3817915-5040732", "tracking 1Z0N7R9R5488329020", "555-234.5678"},
 			},
 			Confidence: 0.7,
@@ -605,7 +605,7 @@ var defaultsTable = [...]defaultRule{
 			ID:          "address",
 			Type:        "address",
 			Description: "Street address, after an address word",
-			Pattern:     "(?P<v>[0-9]{1,6}(?: [A-Za-z0-9.]+){1,4} (?i:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|circle|cir|parkway|pkwy|highway|hwy)\\.?(?:,? (?i:apt|suite|unit|#) ?[A-Za-z0-9\\-]+)?)(?:[^A-Za-z0-9]|$)",
+			Pattern:     "(?P<v>[0-9]{1,6}[A-Za-z]?(?: [A-Za-z0-9.]+){1,4} (?i:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|circle|cir|parkway|pkwy|highway|hwy)\\.?(?:,? (?i:apt|suite|unit|#) ?[A-Za-z0-9\\-]+)?)(?:[^A-Za-z0-9]|$)",
 			Context: ContextSpec{
 				Words:    []string{"address", "live at", "lives at", "living at", "located at", "ship to", "mail to", "reside at", "send it to"},
 				Before:   40,
@@ -613,7 +613,7 @@ var defaultsTable = [...]defaultRule{
 			},
 			Mask: "type_tag",
 			Tests: TestsSpec{
-				Match:   []string{"my address is 123 Main Street", "ship to 42 west elm ave, apt 5"},
+				Match:   []string{"my address is 123 Main Street", "ship to 42 west elm ave, apt 5", "address: 221B Baker Street, London"},
 				NoMatch: []string{"123 Main Street", "address: unknown"},
 			},
 			Confidence: 0.8,
@@ -629,13 +629,13 @@ var defaultsTable = [...]defaultRule{
 			Description: "Person's name right after a naming phrase",
 			Pattern:     "(?P<v>[A-Z][a-z]+(?:[ \\-'][A-Z][a-z]+){0,2})",
 			Context: ContextSpec{
-				Words:    []string{"my name is", "name:", "name is", "patient:", "patient name", "full name", "cardholder", "card holder", "name on card", "name on the card"},
+				Words:    []string{"my name is", "my name's", "name's", "name:", "name is", "patient:", "patient name", "full name", "cardholder", "card holder", "name on card", "name on the card"},
 				Before:   3,
 				Required: true,
 			},
 			Mask: "type_tag",
 			Tests: TestsSpec{
-				Match:   []string{"my name is John Smith", "Patient: Mary O'Neil", "name:Ann"},
+				Match:   []string{"my name is John Smith", "Patient: Mary O'Neil", "name:Ann", "my name's Alice Walker"},
 				NoMatch: []string{"my name is not important", "John Smith called"},
 			},
 			Confidence: 0.75,

@@ -201,14 +201,17 @@ func npiAt(b []byte, i int) bool {
 }
 
 // addressAt reports how a street address can start at b[i:]: one to six
-// digits, then one to four words of letters, digits and dots and a street
-// word, each after one space.
+// digits and perhaps a letter (221B), then one to four words of letters,
+// digits and dots and a street word, each after one space.
 func addressAt(b []byte, i int) bool {
 	n := digitRun(b, i)
 	if n < 1 || n > 6 {
 		return false
 	}
 	k := i + n
+	if k < len(b) && letterByte(b[k]) {
+		k++
+	}
 	for t := 1; t <= 5; t++ {
 		if k >= len(b) || b[k] != ' ' {
 			return false
