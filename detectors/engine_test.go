@@ -287,6 +287,8 @@ func TestNearerContextNamesTheValue(t *testing.T) {
 	for _, tt := range []struct{ text, want string }{
 		{"passport number 533380006\ndriver's license D1234567", "passport number [PASSPORT]\ndriver's license [DRIVERS_LICENSE]"},
 		{"driver's license D1234567\npassport number 533380006", "driver's license [DRIVERS_LICENSE]\npassport number [PASSPORT]"},
+		// mrn is the more confident rule; the nearer word still wins.
+		{"mrn 1234567\nmember #: 123456789", "mrn [MRN]\nmember #: [HEALTH_PLAN_ID]"},
 	} {
 		out, _, err := e.Redact(context.Background(), []byte(tt.text), RedactOptions{})
 		if err != nil {

@@ -558,13 +558,14 @@ func better(a, b *found) bool {
 	if a.action != b.action {
 		return a.action > b.action
 	}
-	if a.conf != b.conf {
-		return a.conf > b.conf
-	}
-	// Two rules read the same value: the one whose context word is
-	// nearer names it ("passport ...\ndriver's license D1234567").
+	// Two rules read the same value through context words: the nearer
+	// word names it, whatever the rules' confidence ("MRN 1234567\n
+	// member #: 123456789" holds a member id).
 	if a.ctxGap >= 0 && b.ctxGap >= 0 && a.ctxGap != b.ctxGap {
 		return a.ctxGap < b.ctxGap
+	}
+	if a.conf != b.conf {
+		return a.conf > b.conf
 	}
 	if a.e-a.s != b.e-b.s {
 		return a.e-a.s > b.e-b.s
