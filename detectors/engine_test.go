@@ -279,6 +279,23 @@ func TestOverlapStrongestWins(t *testing.T) {
 	}
 }
 
+// TestValueAtIslandEndKeepsItsMask checks that a value read with its
+// context word and ending where its island ends keeps its mask style when
+// plain words follow, rather than being masked in full as a value that
+// might go on.
+func TestValueAtIslandEndKeepsItsMask(t *testing.T) {
+	e := mustCompile(t, Config{})
+	for _, text := range []string{"my account number is 000123456789 thanks", "acct 000123456789\nok"} {
+		out, fs, err := e.Redact(context.Background(), []byte(text), RedactOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(fs) != 1 || fs[0].Type != "bank_account" || !strings.Contains(string(out), "********6789") {
+			t.Errorf("Redact(%q) = %q, %+v: want the account masked last4", text, out, fs)
+		}
+	}
+}
+
 // TestNearerContextNamesTheValue checks that when two rules read the same
 // value, each through its own context word, the nearer word decides the
 // type, whichever rule comes first.

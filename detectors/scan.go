@@ -307,8 +307,12 @@ func (s *scanner) scanSegment(sg segment) {
 			if os < sg.a {
 				f.s, f.clipped = sg.a, true
 			}
-			if end := v.origEnd(); oe >= end && end < s.n && (sg.forcedEnd || v == &ext) {
-				f.clipped = true // the value may go on past what was seen
+			// A value that reaches the end of what was seen may go on past
+			// it, unless the view ends where the island does (not cut for
+			// size) and the rule's values cannot take in the white space
+			// and plain words that follow an island.
+			if end := v.origEnd(); oe >= end && end < s.n && (sg.forcedEnd || v == &ext) && (end != sg.b || sg.forcedEnd || r.spans) {
+				f.clipped = true
 			}
 			s.finds = append(s.finds, f)
 		}
