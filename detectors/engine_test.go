@@ -296,6 +296,26 @@ func TestValueAtIslandEndKeepsItsMask(t *testing.T) {
 	}
 }
 
+// TestMergedFindingsShowNothingOfEither checks that findings of
+// different extents merged into one are masked in full, so that no style
+// shows part of another rule's value.
+func TestMergedFindingsShowNothingOfEither(t *testing.T) {
+	e := mustCompile(t, Config{})
+	text := "https://pay.example.com/?card=4111111111111111&ssn=536228741"
+	out, fs, err := e.Redact(context.Background(), []byte(text), RedactOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) != 1 {
+		t.Fatalf("findings %+v: want one merged finding", fs)
+	}
+	for _, part := range []string{"8741", "1111", "4111", "5362"} {
+		if strings.Contains(string(out), part) {
+			t.Errorf("masked %q shows %q", out, part)
+		}
+	}
+}
+
 // TestNearerContextNamesTheValue checks that when two rules read the same
 // value, each through its own context word, the nearer word decides the
 // type, whichever rule comes first.

@@ -600,7 +600,11 @@ func (s *scanner) release(ctx context.Context, safe int, out []byte, fs []Findin
 	for _, f := range s.finds {
 		if n := len(groups); n > 0 && f.s < groups[n-1].e {
 			g := &groups[n-1]
-			clipped := g.clipped || f.clipped
+			// Findings of other extents merged into one are masked in
+			// full: the representative's style (last4) applied to the
+			// whole would show the end of another rule's value (the last
+			// digits of an SSN inside a URL).
+			clipped := g.clipped || f.clipped || f.s != g.s || f.e != g.e
 			s0, e0, act := g.s, max(g.e, f.e), max(g.action, f.action)
 			if better(&f, g) {
 				*g = f
