@@ -239,23 +239,22 @@ func compileRule(s RuleSpec, idx int, user bool, timeout time.Duration) (*Rule, 
 		}
 		r.shapeWhole, r.shapeAt = shapeChecks(s.ID)
 	}
-	for i, kw := range s.Keywords {
-		kw = strings.ToLower(strings.TrimSpace(kw))
-		if kw == "" || len(kw) > maxKeyword {
-			bad(fmt.Sprintf("keywords[%d]", i), "want 1 to %d bytes", maxKeyword)
-			continue
+	// Keywords and context words go into the same automaton, under the
+	// same rules.
+	words := func(field string, list []string) (out []string) {
+		for i, w := range list {
+			w = strings.ToLower(strings.TrimSpace(w))
+			if w == "" || len(w) > maxKeyword {
+				bad(fmt.Sprintf("%s[%d]", field, i), "want 1 to %d bytes", maxKeyword)
+				continue
+			}
+			out = append(out, w)
 		}
-		r.keywords = append(r.keywords, kw)
+		return out
 	}
+	r.keywords = words("keywords", s.Keywords)
 	cx := s.Context
-	for i, w := range cx.Words {
-		w = strings.ToLower(strings.TrimSpace(w))
-		if w == "" || len(w) > maxKeyword {
-			bad(fmt.Sprintf("context.words[%d]", i), "want 1 to %d bytes", maxKeyword)
-			continue
-		}
-		r.ctxWords = append(r.ctxWords, w)
-	}
+	r.ctxWords = words("context.words", cx.Words)
 	if cx.Before < 0 || cx.Before > maxWindow {
 		bad("context.before", "%d: want 0 to %d bytes", cx.Before, maxWindow)
 	}
