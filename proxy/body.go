@@ -253,13 +253,7 @@ func (p *Proxy) prepareRequestBody(ctx context.Context, ex *exchange, r *http.Re
 	if err != nil {
 		return err
 	}
-	// The scan timeout starts once the body is in: a slow upload is the
-	// server's read timeout's business.
-	scanCtx := newScanContext(ctx, p.limits.ScanTimeout)
-	defer scanCtx.stop()
-	start := time.Now()
-	out, changed, err := p.scanBody(scanCtx, ex, "request", kind, r.Header.Get("Content-Type"), plain)
-	p.obs.Scanned(ex.rt.label, "request", time.Since(start))
+	out, changed, err := p.scanBody(ctx, ex, "request", kind, r.Header.Get("Content-Type"), plain)
 	if err != nil {
 		return err
 	}
@@ -270,9 +264,18 @@ func (p *Proxy) prepareRequestBody(ctx context.Context, ex *exchange, r *http.Re
 	return nil
 }
 
-// scanBody scans a whole decoded body of the given kind. It returns the
-// body unchanged (and changed false) when nothing was replaced.
+// scanBody scans a whole decoded body of the given kind, within the scan
+// timeout, and reports the scan to the observer. It returns the body
+// unchanged (and changed false) when nothing was replaced.
+//
+// The timeout starts once the body is in: a slow upload or download is
+// the business of the server's and transport's own timeouts.
 func (p *Proxy) scanBody(ctx context.Context, ex *exchange, direction string, kind bodyKind, ct string, body []byte) ([]byte, bool, error) {
+	scanCtx := newScanContext(ctx, p.limits.ScanTimeout)
+	defer scanCtx.stop()
+	start := time.Now()
+	defer func() { p.obs.Scanned(ex.rt.label, direction, time.Since(start)) }()
+	ctx = scanCtx
 	rt := ex.rt
 	switch kind {
 	case kindJSON:

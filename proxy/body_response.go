@@ -59,11 +59,7 @@ func (p *Proxy) scanResponse(ctx context.Context, ex *exchange, resp *http.Respo
 	if err != nil {
 		return err
 	}
-	scanCtx := newScanContext(ctx, p.limits.ScanTimeout)
-	defer scanCtx.stop()
-	start := time.Now()
-	out, changed, err := p.scanBody(scanCtx, ex, "response", kind, ct, plain)
-	p.obs.Scanned(ex.rt.label, "response", time.Since(start))
+	out, changed, err := p.scanBody(ctx, ex, "response", kind, ct, plain)
 	if err != nil {
 		return err
 	}

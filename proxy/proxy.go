@@ -421,9 +421,9 @@ func (p *Proxy) match(r *http.Request) *route {
 // gets a body of its own.
 func (p *Proxy) prepareRequest(ctx context.Context, ex *exchange, r *http.Request) error {
 	if ex.rt.scan && r.URL.RawQuery != "" {
-		scanCtx, cancel := withScanTimeout(ctx, p.limits.ScanTimeout)
+		scanCtx := newScanContext(ctx, p.limits.ScanTimeout)
 		q, changed, err := p.scanQuery(scanCtx, ex, r.URL.RawQuery)
-		cancel()
+		scanCtx.stop()
 		if err != nil {
 			return err
 		}
@@ -602,8 +602,8 @@ func (p *Proxy) refuse(w http.ResponseWriter, ex *exchange, err error, direction
 // the configured scan_timeout.
 func (p *Proxy) redactText(ctx context.Context, rt *route, direction string, text []byte, opts detectors.RedactOptions) ([]byte, []detectors.Finding, error) {
 	if _, ok := ctx.Deadline(); !ok {
-		scanCtx, cancel := withScanTimeout(ctx, p.limits.ScanTimeout)
-		defer cancel()
+		scanCtx := newScanContext(ctx, p.limits.ScanTimeout)
+		defer scanCtx.stop()
 		ctx = scanCtx
 	}
 	start := time.Now()

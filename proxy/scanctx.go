@@ -23,15 +23,8 @@ type scanContext struct {
 	stopErr error // set by stop: Canceled, or DeadlineExceeded when it came first
 }
 
-// withScanTimeout returns a context that is done after d, or when parent
-// is; the caller must call the returned stop function when the scan ends.
-func withScanTimeout(parent context.Context, d time.Duration) (*scanContext, func()) {
-	c := newScanContext(parent, d)
-	return c, c.stop
-}
-
-// newScanContext is withScanTimeout for the hot path: the caller calls
-// stop on the result, which spares the allocation of a method value.
+// newScanContext returns a context that is done after d, or when parent
+// is; the caller must call its stop method when the scan ends.
 func newScanContext(parent context.Context, d time.Duration) *scanContext {
 	dl := time.Now().Add(d)
 	if pd, ok := parent.Deadline(); ok && pd.Before(dl) {

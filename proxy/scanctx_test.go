@@ -31,7 +31,8 @@ func TestScanContext(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			parent, cancel := context.WithCancel(context.WithValue(context.Background(), ctxKey{}, "v"))
 			defer cancel()
-			ctx, stop := withScanTimeout(parent, tt.timeout)
+			ctx := newScanContext(parent, tt.timeout)
+			stop := ctx.stop
 			defer stop()
 			var done <-chan struct{}
 			if tt.useDone {
@@ -72,8 +73,8 @@ func TestScanContext(t *testing.T) {
 func TestScanContextParentDeadline(t *testing.T) {
 	parent, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ctx, stop := withScanTimeout(parent, time.Hour)
-	defer stop()
+	ctx := newScanContext(parent, time.Hour)
+	defer ctx.stop()
 	pd, _ := parent.Deadline()
 	if dl, _ := ctx.Deadline(); !dl.Equal(pd) {
 		t.Fatalf("Deadline() = %v, want the parent's earlier %v", dl, pd)

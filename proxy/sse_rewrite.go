@@ -85,10 +85,10 @@ func (r *sseRewriter) scanning() func() {
 	if r.env.timeout <= 0 {
 		return func() {}
 	}
-	ctx, cancel := withScanTimeout(r.base, r.env.timeout)
+	ctx := newScanContext(r.base, r.env.timeout)
 	r.ctx = ctx
 	return func() {
-		cancel()
+		ctx.stop()
 		r.ctx = r.base
 	}
 }

@@ -78,9 +78,9 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *route
 	ex.log = p.log.With("request_id", ex.id)
 	rawQuery := r.URL.RawQuery
 	if rawQuery != "" {
-		scanCtx, cancel := withScanTimeout(r.Context(), p.limits.ScanTimeout)
+		scanCtx := newScanContext(r.Context(), p.limits.ScanTimeout)
 		q, _, err := p.scanQuery(scanCtx, ex, rawQuery)
-		cancel()
+		scanCtx.stop()
 		if err != nil {
 			p.refuse(w, ex, err, "request")
 			return
