@@ -126,16 +126,9 @@ func (s *Server) SecureCommand(ctx context.Context, form string) (string, bool, 
 // post with a CSRF token) are sent back to the inbox.
 func (s *Server) mintLink(w http.ResponseWriter, r *http.Request) {
 	id, _ := agent.FromContext(r.Context())
-	api := wantsJSON(r)
-	if id.Method != "token" {
-		if err := s.auth.CheckCSRF(r); err != nil {
-			if api {
-				writeJSON(w, http.StatusForbidden, apiError{"invalid csrf token"})
-			} else {
-				s.problem(w, http.StatusForbidden, "Please try again", "This page had expired. Go back to the inbox and try again.")
-			}
-			return
-		}
+	api := agent.WantsJSON(r)
+	if !s.csrfOK(w, r, id, api, "Go back to the inbox and try again.") {
+		return
 	}
 	res, err := s.mint(r.Context(), r.PathValue("name"), id.Name)
 	switch {

@@ -87,16 +87,9 @@ func (s *Server) revealGet(w http.ResponseWriter, r *http.Request) {
 // involved) do not. Failed reveals count against the agent's rate limit.
 func (s *Server) revealPost(w http.ResponseWriter, r *http.Request) {
 	id, _ := agent.FromContext(r.Context())
-	api := wantsJSON(r)
-	if id.Method != "token" {
-		if err := s.auth.CheckCSRF(r); err != nil {
-			if api {
-				writeJSON(w, http.StatusForbidden, apiError{"invalid csrf token"})
-			} else {
-				s.problem(w, http.StatusForbidden, "Please try again", "This page had expired. Open the link again and press Reveal.")
-			}
-			return
-		}
+	api := agent.WantsJSON(r)
+	if !s.csrfOK(w, r, id, api, "Open the link again and press Reveal.") {
+		return
 	}
 	if s.auth.Throttled(r, id.Name) {
 		s.auth.WriteThrottled(w, r, id.Name)

@@ -207,10 +207,22 @@ func isGone(err error) bool {
 // access sees it (trusted proxies honoured).
 func (s *Server) clientIP(r *http.Request) string { return s.auth.ClientIP(r) }
 
-// wantsJSON reports whether r comes from an API client.
-func wantsJSON(r *http.Request) bool {
-	return strings.Contains(r.Header.Get("Accept"), "application/json") ||
-		strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "bearer ")
+// csrfOK checks the CSRF token of an agent's state-changing request and
+// answers 403 when it fails; retry tells a person what to do next. API
+// clients on a bearer token carry no cookie to forge and need none.
+func (s *Server) csrfOK(w http.ResponseWriter, r *http.Request, id agent.Identity, api bool, retry string) bool {
+	if id.Method == "token" {
+		return true
+	}
+	if err := s.auth.CheckCSRF(r); err != nil {
+		if api {
+			writeJSON(w, http.StatusForbidden, apiError{"invalid csrf token"})
+		} else {
+			s.problem(w, http.StatusForbidden, "Please try again", "This page had expired. "+retry)
+		}
+		return false
+	}
+	return true
 }
 
 // writeJSON writes v as JSON with status.

@@ -227,7 +227,7 @@ func (a *Auth) RequireAgent(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if wantsJSON(r) {
+		if WantsJSON(r) {
 			writeJSONError(w, http.StatusUnauthorized, "authentication required")
 			return
 		}
@@ -326,9 +326,10 @@ func bearerToken(r *http.Request) (string, bool) {
 	return strings.TrimSpace(h[7:]), true
 }
 
-// wantsJSON reports whether r comes from an API client: a Bearer header or
-// an Accept header naming application/json.
-func wantsJSON(r *http.Request) bool {
+// WantsJSON reports whether r comes from an API client: a Bearer header or
+// an Accept header naming application/json. Pages behind agent access ask
+// it too, so that a client gets errors in one format from both.
+func WantsJSON(r *http.Request) bool {
 	if _, ok := bearerToken(r); ok {
 		return true
 	}

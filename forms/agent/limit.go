@@ -147,7 +147,7 @@ func (a *Auth) tooMany(w http.ResponseWriter, r *http.Request, account string) {
 		secs = 1
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	if wantsJSON(r) {
+	if WantsJSON(r) {
 		writeJSONError(w, http.StatusTooManyRequests, "too many failed attempts; retry later")
 		return
 	}
@@ -168,7 +168,7 @@ func writeJSONError(w http.ResponseWriter, status int, msg string) {
 
 // writeError writes a JSON error for API clients and plain text otherwise.
 func writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	if wantsJSON(r) {
+	if WantsJSON(r) {
 		writeJSONError(w, status, msg)
 		return
 	}

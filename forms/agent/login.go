@@ -218,7 +218,7 @@ func (a *Auth) logout(w http.ResponseWriter, r *http.Request) {
 		a.log.LogAttrs(r.Context(), slog.LevelInfo, "agent logged out", slog.String("account", s.name), slog.String("ip", ip))
 	}
 	a.clearSessionCookie(w)
-	if wantsJSON(r) {
+	if WantsJSON(r) {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		_, _ = w.Write([]byte(`{"status":"signed out"}` + "\n"))
 		return
@@ -229,7 +229,7 @@ func (a *Auth) logout(w http.ResponseWriter, r *http.Request) {
 // deny answers 403 to a client outside allow_cidrs.
 func (a *Auth) deny(w http.ResponseWriter, r *http.Request) {
 	a.log.LogAttrs(r.Context(), slog.LevelWarn, "agent access from a network not allowed", slog.String("ip", a.ClientIP(r)))
-	if wantsJSON(r) {
+	if WantsJSON(r) {
 		writeJSONError(w, http.StatusForbidden, "agent access is not allowed from this network")
 		return
 	}
