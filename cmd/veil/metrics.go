@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -162,22 +163,7 @@ func nameLabel(s string) string {
 	if len(s) == 0 || len(s) > 64 || s[0] < 'a' || s[0] > 'z' {
 		return otherLabel
 	}
-	digits := 0
-	for _, c := range []byte(s) {
-		switch {
-		case c >= '0' && c <= '9':
-			digits++
-			if digits >= 5 {
-				return otherLabel
-			}
-			continue
-		case c >= 'a' && c <= 'z', c == '_', c == '-':
-		default:
-			return otherLabel
-		}
-		digits = 0
-	}
-	return s
+	return labelOf(s, func(c byte) bool { return c >= 'a' && c <= 'z' || c == '_' || c == '-' })
 }
 
 // routeLabel accepts "unmatched" or a path pattern as config writes it: it
@@ -190,6 +176,14 @@ func routeLabel(s string) string {
 	if len(s) == 0 || len(s) > 128 || s[0] != '/' {
 		return otherLabel
 	}
+	return labelOf(s, func(c byte) bool {
+		return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.IndexByte("/_-.{}*", c) >= 0
+	})
+}
+
+// labelOf returns s when every byte is a digit or allowed and no run of
+// five or more digits (an id or a value) is in it, and otherLabel if not.
+func labelOf(s string, allowed func(byte) bool) string {
 	digits := 0
 	for _, c := range []byte(s) {
 		switch {
@@ -199,9 +193,7 @@ func routeLabel(s string) string {
 				return otherLabel
 			}
 			continue
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '/', c == '_', c == '-', c == '.',
-			c == '{', c == '}', c == '*':
-		default:
+		case !allowed(c):
 			return otherLabel
 		}
 		digits = 0
