@@ -196,18 +196,8 @@ func (w *jsonWalker) object(depth int) error {
 			return err
 		}
 		w.at = w.at[:len(w.at)-1]
-		w.skipSpace()
-		if w.i >= len(w.doc) {
-			return w.malformed("unexpected end in object")
-		}
-		switch w.doc[w.i] {
-		case ',':
-			w.i++
-		case '}':
-			w.i++
-			return nil
-		default:
-			return w.malformed("expected comma or closing brace")
+		if done, err := w.afterItem('}', "object", "closing brace"); done || err != nil {
+			return err
 		}
 	}
 }
@@ -226,20 +216,28 @@ func (w *jsonWalker) array(depth int) error {
 			return err
 		}
 		w.at = w.at[:len(w.at)-1]
-		w.skipSpace()
-		if w.i >= len(w.doc) {
-			return w.malformed("unexpected end in array")
-		}
-		switch w.doc[w.i] {
-		case ',':
-			w.i++
-		case ']':
-			w.i++
-			return nil
-		default:
-			return w.malformed("expected comma or closing bracket")
+		if done, err := w.afterItem(']', "array", "closing bracket"); done || err != nil {
+			return err
 		}
 	}
+}
+
+// afterItem reads what follows a member of an object or an element of an
+// array: a comma, or closing, which ends it (done).
+func (w *jsonWalker) afterItem(closing byte, in, closingName string) (done bool, err error) {
+	w.skipSpace()
+	if w.i >= len(w.doc) {
+		return false, w.malformed("unexpected end in " + in)
+	}
+	switch w.doc[w.i] {
+	case ',':
+		w.i++
+		return false, nil
+	case closing:
+		w.i++
+		return true, nil
+	}
+	return false, w.malformed("expected comma or " + closingName)
 }
 
 func (w *jsonWalker) number() error {
