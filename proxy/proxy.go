@@ -75,6 +75,19 @@ const (
 	DefaultWSPingTimeout   = 30 * time.Second
 )
 
+// NewServer returns the http.Server a public listener runs h with:
+// timeouts for reading request headers and for idle keep-alive
+// connections bound what a slow or silent client holds, and errLog (nil:
+// the standard logger) gets the server's own errors.
+func NewServer(h http.Handler, errLog *log.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          errLog,
+	}
+}
+
 // Proxy is Veil's reverse proxy, an http.Handler. It is safe for concurrent
 // use; its configuration is fixed at New.
 //

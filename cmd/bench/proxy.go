@@ -276,7 +276,7 @@ func startVeil(upstream string, engine *detectors.Engine) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := publicServer(p)
+	srv := proxy.NewServer(p, nil)
 	go func() { _ = srv.Serve(ln) }()
 	return &server{url: "http://" + ln.Addr().String(), close: func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -284,19 +284,6 @@ func startVeil(upstream string, engine *detectors.Engine) (*server, error) {
 		_ = p.Shutdown(ctx)
 		_ = srv.Close()
 	}}, nil
-}
-
-// publicServer is the http.Server of `veil serve`'s public listener
-// (cmd/veil/serve.go), less its error log: the read header timeout arms a
-// deadline on every request, which a bare &http.Server{} would not pay.
-// The bare ReverseProxy gets the same server, so that the two differ by
-// their handlers only.
-func publicServer(h http.Handler) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
 }
 
 // veilChildEnv, when set to an upstream URL, makes the bench binary serve
@@ -377,7 +364,9 @@ func servePlainChild(upstream string) error {
 	if err != nil {
 		return err
 	}
-	srv := publicServer(rp)
+	// The same server as Veil's, so that the two differ by their
+	// handlers only.
+	srv := proxy.NewServer(rp, nil)
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	fmt.Println("http://" + ln.Addr().String())

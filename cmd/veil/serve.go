@@ -201,12 +201,7 @@ func startServer(ctx context.Context, cfg *fileConfig, opts serverOptions) (*ser
 		logger.Warn(w)
 	}
 
-	s.public = &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	s.public = proxy.NewServer(handler, slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
 	ln := opts.PublicListener
 	if ln == nil {
 		listen := cfg.Listen
