@@ -134,16 +134,6 @@ func (e *Engine) runSamples(r *Rule) []SampleFailure {
 	return out
 }
 
-// defaultSpecs returns the embedded default rules with their positions in
-// defaults.yaml. They come from defaultsTable, generated from that file:
-// decoding the YAML would cost more than compiling the rules, at the start
-// of every veil process. The error is always nil; TestDefaultsTable holds
-// the table to defaults.yaml and TestDefaultsDecodeStrictly the file to
-// strict decoding.
-func defaultSpecs() ([]RuleSpec, error) {
-	return tableSpecs(), nil
-}
-
 //go:generate go test -run ^TestDefaultsTable$ -args -update
 
 // defaultRule is one rule of defaultsTable: the spec as decoded, the line
@@ -161,10 +151,15 @@ type keyLine struct {
 	line int
 }
 
-// tableSpecs builds the specs of defaultsTable once per process; a reload
-// compiles the same specs again. Compiling never changes a spec, so every
-// engine may share them.
-var tableSpecs = sync.OnceValue(func() []RuleSpec {
+// defaultSpecs returns the embedded default rules with their positions in
+// defaults.yaml. They come from defaultsTable, generated from that file:
+// decoding the YAML would cost more than compiling the rules, at the start
+// of every veil process. TestDefaultsTable holds the table to
+// defaults.yaml and TestDefaultsDecodeStrictly the file to strict
+// decoding. The specs are built once per process; a reload compiles the
+// same specs again. Compiling never changes a spec, so every engine may
+// share them.
+var defaultSpecs = sync.OnceValue(func() []RuleSpec {
 	specs := make([]RuleSpec, len(defaultsTable))
 	for i, d := range defaultsTable {
 		specs[i] = d.spec
@@ -186,12 +181,8 @@ func compile(cfg Config) (*Engine, []error) {
 	}
 	var rules []*Rule
 	if cfg.Defaults == nil || *cfg.Defaults {
-		specs, err := defaultSpecs()
-		if err != nil {
-			errs = append(errs, err)
-		}
 		var es []error
-		rules, es = compileDefaults(specs, timeout)
+		rules, es = compileDefaults(defaultSpecs(), timeout)
 		errs = append(errs, es...)
 	}
 	seen := map[string]int{}
