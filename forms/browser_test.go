@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,71 +12,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/pquerna/otp/totp"
+
+	"github.com/veilproxy/veil/web/browsertest"
 )
-
-// chromiumPath finds a Chromium or Chrome binary.
-func chromiumPath() string {
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// browser starts headless Chromium for t, or skips t when there is none
-// (fails instead when VEIL_REQUIRE_BROWSER=1, as in CI).
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	path := chromiumPath()
-	if path == "" {
-		if os.Getenv("VEIL_REQUIRE_BROWSER") == "1" {
-			t.Fatal("VEIL_REQUIRE_BROWSER=1 but no Chromium found (looked for /usr/bin/chromium, chromium, chromium-browser, google-chrome)")
-		}
-		t.Skip("browser tests skipped: no Chromium found; install Debian's chromium package (or set VEIL_REQUIRE_BROWSER=1 to make this a failure)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1000, 900),
-	)
-	t.Cleanup(cancelAlloc)
-	bctx, cancelBrowser := chromedp.NewContext(alloc)
-	t.Cleanup(cancelBrowser)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting Chromium %s: %v", path, err)
-	}
-	return bctx
-}
-
-// screenshots returns the folder for this run's screenshots:
-// VEIL_SCREENSHOT_DIR when set, a new temporary folder otherwise (kept
-// after the test so the pictures can be looked at).
-func screenshots(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("VEIL_SCREENSHOT_DIR")
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "veil-screenshots-"); err != nil {
-			t.Fatal(err)
-		}
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshots in %s", dir)
-	return dir
-}
 
 // TestBrowserFlow drives the whole flow in headless Chromium: an agent
 // mints a link with an API token; the visitor submits a bad card number,
@@ -86,8 +23,10 @@ func screenshots(t *testing.T) string {
 // submission in the inbox and reveals it once; the second reveal and the
 // used fill link are refused.
 func TestBrowserFlow(t *testing.T) {
-	ctx := browser(t)
-	dir := screenshots(t)
+	// A bound on the whole flow: the browser must not hang the run.
+	ctx, cancel := context.WithTimeout(browsertest.Start(t, 1000, 900), 2*time.Minute)
+	defer cancel()
+	dir := browsertest.ScreenshotDir(t, "forms")
 	e := newEnv(t)
 	m := e.mint(t, "payment")
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +13,8 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
+
+	"github.com/veilproxy/veil/web/browsertest"
 )
 
 const (
@@ -22,69 +23,6 @@ const (
 	demoFormCard = "5555 5555 5555 4444"
 	demoFormCVV  = "737"
 )
-
-// chromiumBinary finds a Chromium or Chrome binary.
-func chromiumBinary() string {
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// demoBrowser starts headless Chromium for t and returns a context for its
-// first tab, or skips t when there is no Chromium (fails instead when
-// VEIL_REQUIRE_BROWSER=1, as in CI).
-func demoBrowser(t *testing.T) context.Context {
-	t.Helper()
-	path := chromiumBinary()
-	if path == "" {
-		if os.Getenv("VEIL_REQUIRE_BROWSER") == "1" {
-			t.Fatal("VEIL_REQUIRE_BROWSER=1 but no Chromium found (looked for /usr/bin/chromium, chromium, chromium-browser, google-chrome)")
-		}
-		t.Skip("browser test skipped: no Chromium found; install Debian's chromium package (or set VEIL_REQUIRE_BROWSER=1 to make this a failure)")
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1000, 800),
-	)
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting Chromium %s: %v", path, err)
-	}
-	return ctx
-}
-
-// demoScreenshotDir returns the folder for this run's screenshots:
-// VEIL_SCREENSHOT_DIR when set, a new temporary folder otherwise (kept after
-// the test so the pictures can be looked at).
-func demoScreenshotDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("VEIL_SCREENSHOT_DIR")
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "veil-demo-screenshots-"); err != nil {
-			t.Fatal(err)
-		}
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshots in %s", dir)
-	return dir
-}
 
 // tab is one browser tab in the demo's browser test.
 type tab struct {
@@ -193,8 +131,8 @@ func assertNotIn(t *testing.T, where, page string, values ...string) {
 // agent reveals once from the inbox; the bot's streamed card number arrives
 // masked.
 func TestDemoInBrowser(t *testing.T) {
-	bctx := demoBrowser(t)
-	dir := demoScreenshotDir(t)
+	bctx := browsertest.Start(t, 1000, 800)
+	dir := browsertest.ScreenshotDir(t, "demo")
 	d, _, errOut := startTestDemo(t)
 
 	visitor := tab{t: t, name: "visitor", ctx: bctx}
