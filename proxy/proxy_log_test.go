@@ -1,35 +1,15 @@
 package proxy
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/veilproxy/veil/detectors"
 )
-
-// logBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *logBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *logBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestLogsHoldNoValues drives requests that succeed, get refused and fail
 // upstream, with sensitive values in bodies, queries and headers, and checks
@@ -40,7 +20,7 @@ func TestLogsHoldNoValues(t *testing.T) {
 		querySecret  = "q-secret-5512"
 		bodySecret   = "body-secret-9045"
 	)
-	var logs logBuffer
+	var logs syncBuffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	rec := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
