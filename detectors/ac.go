@@ -19,6 +19,16 @@ type acMatcher struct {
 	first  []bool    // keyword index -> starts with an ASCII letter
 	last   []bool    // keyword index -> ends with an ASCII letter
 	rest   int32     // row of the state after a letter with no keyword under way
+	// starts holds the bytes below 0x80 on which the automaton leaves its
+	// root for a keyword state, for the partitioner's block pass.
+	starts nibbleTables
+	// asciiStarts: no keyword starts with a byte above ASCII, which the
+	// tables above cannot hold. The partitioner's block pass needs it.
+	asciiStarts bool
+	// livePairs has bit c1<<8|c2 set when the automaton, from its root,
+	// reads c1 (a starting byte) and c2 and is neither back at its root
+	// nor resting, or found a keyword on the way.
+	livePairs *[1 << 16 / 64]uint64
 }
 
 // newACMatcher builds the automaton for keywords (already lower-cased,
@@ -147,6 +157,30 @@ func newACMatcher(keywords []string) *acMatcher {
 	}
 	m.next = next
 	m.rest = rest * int32(n)
+	m.starts = newNibbleTables(func(c byte) bool {
+		to := next[m.class[c]]
+		return to < 0 || (to != 0 && to != m.rest)
+	})
+	m.asciiStarts = true
+	for c := 128; c < 256; c++ {
+		if to := next[m.class[c]]; to < 0 || (to != 0 && to != m.rest) {
+			m.asciiStarts = false
+		}
+	}
+	m.livePairs = new([1 << 16 / 64]uint64)
+	for c1 := range 128 {
+		if !m.starts.has(byte(c1)) {
+			continue
+		}
+		s1 := next[m.class[c1]]
+		for c2 := range 256 {
+			s2 := next[s1&^outBit+int32(m.class[c2])]
+			if s1 < 0 || s2 < 0 || (s2 != 0 && s2 != m.rest) {
+				pair := c1<<8 | c2
+				m.livePairs[pair>>6] |= 1 << (pair & 63)
+			}
+		}
+	}
 	return m
 }
 

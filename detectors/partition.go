@@ -34,6 +34,7 @@ const (
 	longWord   = 512
 	gapCap     = 512
 	lookAround = 64
+	skipRetry  = 32 // bytes the byte loop reads before the block pass is tried again
 )
 
 // segment is a span of text patterns run on, in absolute offsets.
@@ -84,6 +85,8 @@ func letterByte(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 type partitioner struct {
 	ac  *acMatcher // nil for the all-text partition
 	all bool
+	// byteLoopOnly turns the block pass off, for tests that compare.
+	byteLoopOnly bool
 
 	st   int32
 	ring [64]byte // the last bytes, for keyword boundaries
@@ -138,6 +141,10 @@ func (pt *partitioner) feedWords(p []byte, base int, next []int32, class *[256]u
 	fastUntil := -1
 	if inWord && !pt.pending {
 		fastUntil = longAt
+	}
+	skipAfter := 0 // the block pass is not tried before this index
+	if pt.byteLoopOnly || (pt.ac != nil && !pt.ac.asciiStarts) {
+		skipAfter = len(p)
 	}
 	for i := 0; i < len(p); i++ {
 		c := p[i]
@@ -222,6 +229,17 @@ func (pt *partitioner) feedWords(p []byte, base int, next []int32, class *[256]u
 				pt.hitsAt(pt.ac.out[st/ncls], base+i+1, p, base)
 				if pt.pending {
 					fastUntil = -1
+				}
+			}
+			// Between words, with no keyword under way: read the words
+			// ahead a block at a time.
+			if f&fSpace != 0 && st == 0 && !pt.pending && i >= skipAfter {
+				if j := pt.blockPass(p, i+1, base); j > i+1 {
+					i = j - 1
+				} else {
+					// The next word needs the byte loop: wait a few
+					// words before trying again.
+					skipAfter = i + skipRetry
 				}
 			}
 		}
