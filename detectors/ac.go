@@ -25,10 +25,10 @@ type acMatcher struct {
 	// asciiStarts: no keyword starts with a byte above ASCII, which the
 	// tables above cannot hold. The partitioner's block pass needs it.
 	asciiStarts bool
-	// livePairs has bit c1<<8|c2 set when the automaton, from its root,
-	// reads c1 (a starting byte) and c2 and is neither back at its root
-	// nor resting, or found a keyword on the way.
-	livePairs *[1 << 16 / 64]uint64
+	// pairNext is the row the automaton is in after it reads, from its
+	// root, a byte of class c1 and one of class c2 (at c1*nclass+c2),
+	// with outBit set if it found a keyword on the way.
+	pairNext []int32
 }
 
 // newACMatcher builds the automaton for keywords (already lower-cased,
@@ -167,18 +167,12 @@ func newACMatcher(keywords []string) *acMatcher {
 			m.asciiStarts = false
 		}
 	}
-	m.livePairs = new([1 << 16 / 64]uint64)
-	for c1 := range 128 {
-		if !m.starts.has(byte(c1)) {
-			continue
-		}
-		s1 := next[m.class[c1]]
-		for c2 := range 256 {
-			s2 := next[s1&^outBit+int32(m.class[c2])]
-			if s1 < 0 || s2 < 0 || (s2 != 0 && s2 != m.rest) {
-				pair := c1<<8 | c2
-				m.livePairs[pair>>6] |= 1 << (pair & 63)
-			}
+	m.pairNext = make([]int32, n*n)
+	for c1 := range n {
+		s1 := next[c1]
+		for c2 := range n {
+			s2 := next[s1&^outBit+int32(c2)]
+			m.pairNext[c1*n+c2] = s2 | s1&outBit
 		}
 	}
 	return m

@@ -130,6 +130,10 @@ func (pt *partitioner) blockPass(p []byte, i, base int) int {
 				if at <= acEnd {
 					continue
 				}
+				if ac.pairEnds(p, at) {
+					acEnd = at + 1
+					continue
+				}
 				end, ok := ac.runFrom(p, at)
 				if !ok {
 					return pos + startOfWord(wordStarts, at-pos)
@@ -146,6 +150,10 @@ func (pt *partitioner) blockPass(p []byte, i, base int) int {
 			for e := entries & (validBits(we) &^ validBits(ws)); e != 0; e &= e - 1 {
 				at := pos + bits.TrailingZeros64(e)
 				if at <= acEnd {
+					continue
+				}
+				if ac.pairEnds(p, at) {
+					acEnd = at + 1
 					continue
 				}
 				end, ok := ac.runFrom(p, at)
@@ -209,28 +217,36 @@ func startOfWord(wordStarts uint64, b int) int {
 	return 63 - bits.LeadingZeros64(wordStarts&validBits(b+1))
 }
 
+// pairEnds reports whether the automaton, started at its root on p[at],
+// is back at its root or resting after p[at+1] with nothing found: the
+// case of most words, decided without running it.
+func (m *acMatcher) pairEnds(p []byte, at int) bool {
+	if at+1 >= len(p) {
+		return false
+	}
+	st := m.pairNext[int(m.class[p[at]])*m.nclass+int(m.class[p[at+1]])]
+	return st == 0 || st == m.rest
+}
+
 // runFrom runs the automaton from its root over p[at:], p[at] a starting
 // byte, until it is back at its root or resting. It returns where it
 // stopped, and false if it found a keyword or reached the end of p first.
 func (m *acMatcher) runFrom(p []byte, at int) (int, bool) {
-	// Most words leave the keyword states on their second byte: the
-	// pair table knows which.
-	if at+1 < len(p) {
-		pair := uint(p[at])<<8 | uint(p[at+1])
-		if m.livePairs[pair>>6]>>(pair&63)&1 == 0 {
-			return at + 1, true
-		}
+	if at+1 >= len(p) {
+		return len(p), false
 	}
 	next, class, rest := m.next, &m.class, m.rest
-	st := int32(0)
-	for k := at; k < len(p); k++ {
-		st = next[st+int32(class[p[k]])]
+	st := m.pairNext[int(class[p[at]])*m.nclass+int(class[p[at+1]])]
+	for k := at + 1; ; {
 		if st < 0 {
 			return k, false
 		}
 		if st == 0 || st == rest {
 			return k, true
 		}
+		if k++; k == len(p) {
+			return len(p), false
+		}
+		st = next[st+int32(class[p[k]])]
 	}
-	return len(p), false
 }
