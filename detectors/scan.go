@@ -224,7 +224,9 @@ func (s *scanner) scanSegment(sg segment) {
 		switch {
 		case !o.ctx && h.e >= w0 && h.e <= w1:
 			s.kwNear[o.rule] = true
-		case o.ctx && h.e >= w0-r.before && h.e <= w1+r.after+maxKeyword:
+		case o.ctx && h.e >= w0-r.before && (h.e < w1 || r.after > 0 && h.e <= w1+r.after+maxKeyword):
+			// A context word that ends past the view serves only rules
+			// that look for context after their values.
 			s.ctxNear[o.rule] = true
 		}
 	}
