@@ -35,6 +35,9 @@ TEXT ·classify64AVX2(SB), NOSPLIT, $0-24
 	VPBROADCASTB classifyConsts<>+6(SB), Y9
 	VPBROADCASTB classifyConsts<>+7(SB), Y8
 
+// HALF classifies the 32 bytes at off(SI) into five 32-bit masks. The
+// compares are signed: bytes from 0x80 up are negative, in no range and
+// in neither table, so they come out bad.
 #define HALF(off, rspace, rlower, rupper, rbad, rstart) \
 	VMOVDQU off(SI), Y0; \
 	VPCMPEQB Y0, Y15, Y1; \
@@ -74,23 +77,19 @@ TEXT ·classify64AVX2(SB), NOSPLIT, $0-24
 	VPMOVMSKB Y7, rstart; \
 	NOTL rstart
 
+	// Each half's masks are 32 bits: the low and the high words of the
+	// five uint64 fields of m.
 	HALF(0, AX, BX, CX, R8, R9)
-	HALF(32, R10, R11, R12, R13, R14)
-
-	SHLQ $32, R10
-	ORQ R10, AX
-	MOVQ AX, 0(DI)
-	SHLQ $32, R11
-	ORQ R11, BX
-	MOVQ BX, 8(DI)
-	SHLQ $32, R12
-	ORQ R12, CX
-	MOVQ CX, 16(DI)
-	SHLQ $32, R13
-	ORQ R13, R8
-	MOVQ R8, 24(DI)
-	SHLQ $32, R14
-	ORQ R14, R9
-	MOVQ R9, 32(DI)
+	MOVL AX, 0(DI)
+	MOVL BX, 8(DI)
+	MOVL CX, 16(DI)
+	MOVL R8, 24(DI)
+	MOVL R9, 32(DI)
+	HALF(32, AX, BX, CX, R8, R9)
+	MOVL AX, 4(DI)
+	MOVL BX, 12(DI)
+	MOVL CX, 20(DI)
+	MOVL R8, 28(DI)
+	MOVL R9, 36(DI)
 	VZEROUPPER
 	RET
