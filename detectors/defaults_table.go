@@ -605,7 +605,7 @@ var defaultsTable = [...]defaultRule{
 			ID:          "address",
 			Type:        "address",
 			Description: "Street address, after an address word",
-			Pattern:     "(?P<v>[0-9]{1,6}[A-Za-z]?(?: [A-Za-z0-9.]+){1,4} (?i:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|circle|cir|parkway|pkwy|highway|hwy)\\.?(?:,? (?i:apt|suite|unit|#) ?[A-Za-z0-9\\-]+)?)(?:[^A-Za-z0-9]|$)",
+			Pattern:     "(?P<v>[0-9]{1,6}[A-Za-z]?(?: [A-Za-z0-9.]+){1,4} (?i:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|circle|cir|parkway|pkwy|highway|hwy|loop|plaza|plz|square|sq|trail|trl|cove|alley|crescent|expressway|expy|freeway|fwy)\\.?(?: (?:N|S|E|W|NE|NW|SE|SW)\\.?)?(?:,? (?i:apt|suite|unit|#) ?[A-Za-z0-9\\-]+)?)(?:[^A-Za-z0-9]|$)",
 			Context: ContextSpec{
 				Words:    []string{"address", "live at", "lives at", "living at", "located at", "ship to", "mail to", "reside at", "send it to"},
 				Before:   40,
@@ -613,7 +613,7 @@ var defaultsTable = [...]defaultRule{
 			},
 			Mask: "type_tag",
 			Tests: TestsSpec{
-				Match:   []string{"my address is 123 Main Street", "ship to 42 west elm ave, apt 5", "address: 221B Baker Street, London"},
+				Match:   []string{"my address is 123 Main Street", "ship to 42 west elm ave, apt 5", "address: 221B Baker Street, London", "send it to 1 Infinite Loop, Cupertino", "address: 1600 Pennsylvania Ave NW, Washington"},
 				NoMatch: []string{"123 Main Street", "address: unknown"},
 			},
 			Confidence: 0.8,
@@ -627,7 +627,7 @@ var defaultsTable = [...]defaultRule{
 			ID:          "name",
 			Type:        "name",
 			Description: "Person's name right after a naming phrase",
-			Pattern:     "(?P<v>[A-Z][a-z]+(?:[ \\-'][A-Z][a-z]+){0,2})",
+			Pattern:     "(?P<v>(?:[A-Z](?:'[A-Z])?[a-z]+(?:[A-Z][a-z]+)?|[A-Z](?:'[A-Z])?[A-Z]+)(?:(?: |-|, )(?:[A-Z]\\.? )?(?:[A-Z](?:'[A-Z])?[a-z]+(?:[A-Z][a-z]+)?|[A-Z](?:'[A-Z])?[A-Z]+)){0,2})",
 			Context: ContextSpec{
 				Words:    []string{"my name is", "my name's", "name's", "name:", "name is", "patient:", "patient name", "full name", "cardholder", "card holder", "name on card", "name on the card"},
 				Before:   3,
@@ -635,8 +635,8 @@ var defaultsTable = [...]defaultRule{
 			},
 			Mask: "type_tag",
 			Tests: TestsSpec{
-				Match:   []string{"my name is John Smith", "Patient: Mary O'Neil", "name:Ann", "my name's Alice Walker"},
-				NoMatch: []string{"my name is not important", "John Smith called"},
+				Match:   []string{"my name is John Smith", "Patient: Mary O'Neil", "name:Ann", "my name's Alice Walker", "Patient: O'Brien, Sean", "name on card: JOHN Q PUBLIC", "my name is Sean McDonald"},
+				NoMatch: []string{"my name is not important", "John Smith called", "name: N/A"},
 			},
 			Confidence: 0.75,
 			MaxLen:     64,

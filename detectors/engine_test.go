@@ -83,6 +83,10 @@ func TestCanonicalTypes(t *testing.T) {
 		{"zip", "zip code 94105", "zip", "94105"},
 		{"address", "my address is 123 Main Street", "address", "123 Main Street"},
 		{"name", "my name is John Smith", "name", "John Smith"},
+		{"name, last first", "Patient: O'Brien, Sean", "name", "O'Brien, Sean"},
+		{"name in capitals", "name on card: JOHN Q PUBLIC", "name", "JOHN Q PUBLIC"},
+		{"name with inner capital", "my name is Sean McDonald", "name", "Sean McDonald"},
+		{"address with direction", "address: 1600 Pennsylvania Ave NW, Washington", "address", "1600 Pennsylvania Ave NW"},
 		{"url", "see https://example.com/x?y=1 now", "url", "https://example.com/x?y=1"},
 	}
 	for _, tt := range tests {

@@ -232,7 +232,8 @@ func addressAt(b []byte, i int) bool {
 }
 
 // streetWords are the street words of the address pattern, lower-case.
-var streetWords = [...]string{"street", "st", "avenue", "ave", "road", "rd", "boulevard", "blvd", "lane", "ln", "drive", "dr", "court", "ct", "way", "place", "pl", "terrace", "circle", "cir", "parkway", "pkwy", "highway", "hwy"}
+var streetWords = [...]string{"street", "st", "avenue", "ave", "road", "rd", "boulevard", "blvd", "lane", "ln", "drive", "dr", "court", "ct", "way", "place", "pl", "terrace", "circle", "cir", "parkway", "pkwy", "highway", "hwy",
+	"loop", "plaza", "plz", "square", "sq", "trail", "trl", "cove", "alley", "crescent", "expressway", "expy", "freeway", "fwy"}
 
 // streetWordAt reports a street word at b[i:], ending before a byte that
 // is not a letter or digit. Non-ASCII bytes may fold to ASCII letters
