@@ -134,7 +134,7 @@ func TestConfigErrorsAllAtOnce(t *testing.T) {
 }
 
 func TestOverrideDisableDefaults(t *testing.T) {
-	e := mustCompile(t, Config{Disable: []string{"phone", "phone_intl"}})
+	e := mustCompile(t, Config{Disable: []string{"phone", "phone_bare", "phone_intl"}})
 	if types := findTypes(t, e, "call 555-234-5678", RedactOptions{}); len(types) != 0 {
 		t.Fatalf("disabled phone found: %q", types)
 	}

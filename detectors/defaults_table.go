@@ -260,7 +260,7 @@ var defaultsTable = [...]defaultRule{
 			ID:          "health_plan_id",
 			Type:        "health_plan_id",
 			Description: "Health plan member, subscriber or policy id, after a plan word",
-			Pattern:     "(?:^|[^A-Za-z0-9])(?P<v>[A-Za-z]{0,4}[0-9][A-Za-z0-9\\-]{4,19})(?:[^A-Za-z0-9\\-]|$)",
+			Pattern:     "(?:^|[^A-Za-z0-9])(?P<v>(?:[A-Za-z]{1,4}-?)?[0-9][A-Za-z0-9\\-]{4,19})(?:[^A-Za-z0-9\\-]|$)",
 			Context: ContextSpec{
 				Words:    []string{"member id", "member #", "member number", "subscriber id", "subscriber number", "policy number", "policy #", "policy no", "group number", "group #", "insurance id", "insurance number", "health plan", "plan id", "medicaid", "beneficiary id"},
 				Before:   40,
@@ -268,7 +268,7 @@ var defaultsTable = [...]defaultRule{
 			},
 			Mask: "type_tag",
 			Tests: TestsSpec{
-				Match:   []string{"Member ID: XYZ123456789", "policy number W12345678", "medicaid 123456789A"},
+				Match:   []string{"Member ID: XYZ123456789", "policy number W12345678", "medicaid 123456789A", "policy #: ABC-1234567"},
 				NoMatch: []string{"member id please", "XYZ123456789"},
 			},
 			Confidence: 0.8,
@@ -364,8 +364,8 @@ var defaultsTable = [...]defaultRule{
 		spec: RuleSpec{
 			ID:          "phone_bare",
 			Type:        "phone",
-			Description: "North American phone number as ten digits, after a phone word",
-			Pattern:     "(?:^|[^0-9A-Za-z+\\-])(?P<v>(?:\\+?1)?[2-9][0-9]{2}[2-9][0-9]{6})(?:[^0-9A-Za-z\\-]|-[^0-9]|$)",
+			Description: "North American phone number after a phone word, as ten digits or with any exchange (555-123-4567)",
+			Pattern:     "(?:^|[^0-9A-Za-z+\\-])(?P<v>(?:\\+?1[ .\\-]?)?[2-9][0-9]{2}(?:[0-9]{7}|-[0-9]{3}-[0-9]{4}|\\.[0-9]{3}\\.[0-9]{4}| [0-9]{3} [0-9]{4}))(?:[^0-9A-Za-z\\-]|-[^0-9]|$)",
 			Context: ContextSpec{
 				Words:    []string{"phone", "call", "tel", "cell", "mobile", "text me", "text at", "reach me", "contact", "fax", "sms", "whatsapp", "my number", "number is", "number:", "ph:", "ph."},
 				Before:   40,
@@ -373,11 +373,11 @@ var defaultsTable = [...]defaultRule{
 			},
 			Mask: "type_tag",
 			Tests: TestsSpec{
-				Match:   []string{"tel:2125550143", "call me at 2125550143", "my number is 2125550143"},
+				Match:   []string{"tel:2125550143", "call me at 2125550143", "my number is 2125550143", "call 555-123-4567 after 5", "my number is 5551234567", "cell +1 555.123.4567"},
 				NoMatch: []string{"NPI 2309240627 comes back", "order 2125550143"},
 			},
 			Confidence: 0.7,
-			MaxLen:     12,
+			MaxLen:     16,
 		},
 	},
 	{

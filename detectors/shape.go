@@ -293,14 +293,28 @@ func digitsAt(lo, hi int) func([]byte, int) bool {
 	}
 }
 
-// phoneBareAt reports ten or eleven digits, after an optional +, at b[i:].
+// phoneBareAt reports how a phone number after a phone word can start at
+// b[i:], after an optional +: ten or eleven digits, or three digits and a
+// separator and three more digits, perhaps after a 1 (and a separator).
 func phoneBareAt(b []byte, i int) bool {
 	if b[i] == '+' {
 		i++
 	}
 	n := digitRun(b, i)
-	return n == 10 || n == 11
+	switch {
+	case n == 1 && b[i] == '1' && i+1 < len(b) && phoneSep(b[i+1]):
+		i += 2
+		n = digitRun(b, i)
+	case n == 4 && b[i] == '1':
+		i, n = i+1, 3
+	}
+	if n == 10 || n == 11 {
+		return true
+	}
+	return n == 3 && i+4 < len(b) && phoneSep(b[i+3]) && digitRun(b, i+4) == 3
 }
+
+func phoneSep(c byte) bool { return c == '-' || c == '.' || c == ' ' }
 
 // dobAt reports how a date of birth can start at b[i:]: a month name, a
 // four-digit year and a date separator, or one or two digits and
