@@ -88,6 +88,8 @@ func TestCanonicalTypes(t *testing.T) {
 		{"name, last first", "Patient: O'Brien, Sean", "name", "O'Brien, Sean"},
 		{"name in capitals", "name on card: JOHN Q PUBLIC", "name", "JOHN Q PUBLIC"},
 		{"name with inner capital", "my name is Sean McDonald", "name", "Sean McDonald"},
+		{"name with a title", "my name is Dr. Jane Smith", "name", "Dr. Jane Smith"},
+		{"name after I'm", "Hi, I'm Jane Doe and I need help", "name", "Jane Doe"},
 		{"address with direction", "address: 1600 Pennsylvania Ave NW, Washington", "address", "1600 Pennsylvania Ave NW"},
 		{"url", "see https://example.com/x?y=1 now", "url", "https://example.com/x?y=1"},
 	}
