@@ -327,7 +327,8 @@ func compileRule(s RuleSpec, idx int, user bool, timeout time.Duration) (*Rule, 
 	// for configured rules always, for defaults when the pattern can match
 	// a space and letters.
 	r.spans = user || (strings.Contains(s.Pattern, " ") || strings.Contains(s.Pattern, `\s`)) &&
-		(strings.Contains(s.Pattern, "a-z") || strings.Contains(s.Pattern, "A-Z") || strings.Contains(s.Pattern, "(?i"))
+		(strings.Contains(s.Pattern, "a-z") || strings.Contains(s.Pattern, "A-Z") || strings.Contains(s.Pattern, "(?i") ||
+			strings.Contains(s.Pattern, `\p{L`) || strings.Contains(s.Pattern, `\pL`))
 	r.lineScope = user && len(r.keywords) == 0 && !r.ctxRequired
 	return r, errs
 }

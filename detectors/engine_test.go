@@ -89,6 +89,8 @@ func TestCanonicalTypes(t *testing.T) {
 		{"name in capitals", "name on card: JOHN Q PUBLIC", "name", "JOHN Q PUBLIC"},
 		{"name with inner capital", "my name is Sean McDonald", "name", "Sean McDonald"},
 		{"name with a title", "my name is Dr. Jane Smith", "name", "Dr. Jane Smith"},
+		{"name with accents", "my name is María José García", "name", "María José García"},
+		{"name with a curly apostrophe", "patient: Seán O’Brien", "name", "Seán O’Brien"},
 		{"name after I'm", "Hi, I'm Jane Doe and I need help", "name", "Jane Doe"},
 		{"address with direction", "address: 1600 Pennsylvania Ave NW, Washington", "address", "1600 Pennsylvania Ave NW"},
 		{"url", "see https://example.com/x?y=1 now", "url", "https://example.com/x?y=1"},
