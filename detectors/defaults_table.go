@@ -238,7 +238,7 @@ var defaultsTable = [...]defaultRule{
 			ID:          "mrn",
 			Type:        "mrn",
 			Description: "Medical record number, after a record word",
-			Pattern:     "(?:^|[^0-9])(?P<v>[0-9]{6,12})(?:[^0-9]|$)",
+			Pattern:     "(?:^|[^0-9])(?P<v>[0-9]{6,12}|[0-9]{2,6}(?:-[0-9]{2,6}){1,3})(?:[^0-9]|$)",
 			Context: ContextSpec{
 				Words:    []string{"mrn", "medical record", "record number", "record #", "record no", "patient id", "patient number", "patient #", "chart number", "chart #", "hospital number"},
 				Before:   40,
@@ -246,7 +246,7 @@ var defaultsTable = [...]defaultRule{
 			},
 			Mask: "type_tag",
 			Tests: TestsSpec{
-				Match:   []string{"MRN: 12345678", "mrn#00123456", "medical record number is 4455667"},
+				Match:   []string{"MRN: 12345678", "mrn#00123456", "medical record number is 4455667", "MRN#: 123-456-789"},
 				NoMatch: []string{"MRN: 12", "order 12345678"},
 			},
 			Confidence: 0.85,
@@ -604,8 +604,8 @@ var defaultsTable = [...]defaultRule{
 		spec: RuleSpec{
 			ID:          "address",
 			Type:        "address",
-			Description: "Street address, after an address word",
-			Pattern:     "(?P<v>[0-9]{1,6}[A-Za-z]?(?: [A-Za-z0-9.]+){1,4} (?i:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|circle|cir|parkway|pkwy|highway|hwy|loop|plaza|plz|square|sq|trail|trl|cove|alley|crescent|expressway|expy|freeway|fwy)\\.?(?: (?:N|S|E|W|NE|NW|SE|SW)\\.?)?(?:,? (?i:apt|suite|unit|#) ?[A-Za-z0-9\\-]+)?)(?:[^A-Za-z0-9]|$)",
+			Description: "Street address or post office box, after an address word",
+			Pattern:     "(?P<v>(?i:p\\.? ?o\\.? ?box|post office box) ?#?[0-9]{1,8}|[0-9]{1,6}[A-Za-z]?(?: [A-Za-z0-9.]+){1,4} (?i:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|circle|cir|parkway|pkwy|highway|hwy|loop|plaza|plz|square|sq|trail|trl|cove|alley|crescent|expressway|expy|freeway|fwy)\\.?(?: (?:N|S|E|W|NE|NW|SE|SW)\\.?)?(?:,? (?i:apt|suite|unit|#) ?[A-Za-z0-9\\-]+)?)(?:[^A-Za-z0-9]|$)",
 			Context: ContextSpec{
 				Words:    []string{"address", "live at", "lives at", "living at", "located at", "ship to", "mail to", "reside at", "send it to"},
 				Before:   40,
@@ -613,8 +613,8 @@ var defaultsTable = [...]defaultRule{
 			},
 			Mask: "type_tag",
 			Tests: TestsSpec{
-				Match:   []string{"my address is 123 Main Street", "ship to 42 west elm ave, apt 5", "address: 221B Baker Street, London", "send it to 1 Infinite Loop, Cupertino", "address: 1600 Pennsylvania Ave NW, Washington"},
-				NoMatch: []string{"123 Main Street", "address: unknown"},
+				Match:   []string{"my address is 123 Main Street", "ship to 42 west elm ave, apt 5", "address: 221B Baker Street, London", "send it to 1 Infinite Loop, Cupertino", "address: 1600 Pennsylvania Ave NW, Washington", "ship to PO Box 1234, Springfield", "address: P.O. Box 77"},
+				NoMatch: []string{"123 Main Street", "address: unknown", "PO Box 1234", "address: post office"},
 			},
 			Confidence: 0.8,
 			MaxLen:     80,

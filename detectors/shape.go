@@ -33,7 +33,7 @@ func shapeChecks(id string) (whole func(b []byte) bool, at func(b []byte, i int)
 	case "phone_bare":
 		return nil, phoneBareAt
 	case "mrn":
-		return nil, digitsAt(6, 12)
+		return nil, mrnAt
 	case "bank_account":
 		return nil, digitsAt(6, 17)
 	case "zip":
@@ -200,10 +200,21 @@ func npiAt(b []byte, i int) bool {
 	return (b[i] == '1' || b[i] == '2') && digitRun(b, i) >= 4
 }
 
-// addressAt reports how a street address can start at b[i:]: one to six
+// mrnAt reports how a medical record number can start at b[i:]: six to
+// twelve digits, or two to six and a dash.
+func mrnAt(b []byte, i int) bool {
+	n := digitRun(b, i)
+	return n >= 6 && n <= 12 || n >= 2 && n <= 6 && i+n < len(b) && b[i+n] == '-'
+}
+
+// addressAt reports how a street address can start at b[i:]: a P (of PO
+// box, or a non-ASCII byte that may fold to one under (?i)), or one to six
 // digits and perhaps a letter (221B), then one to four words of letters,
 // digits and dots and a street word, each after one space.
 func addressAt(b []byte, i int) bool {
+	if b[i]|0x20 == 'p' || b[i] >= 0x80 {
+		return true
+	}
 	n := digitRun(b, i)
 	if n < 1 || n > 6 {
 		return false
