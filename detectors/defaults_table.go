@@ -627,7 +627,7 @@ var defaultsTable = [...]defaultRule{
 			ID:          "name",
 			Type:        "name",
 			Description: "Person's name right after a naming phrase",
-			Pattern:     "(?P<v>(?:(?:Dr|Mr|Mrs|Ms|Miss|Prof|DR|MR|MRS|MS)\\.? )?(?:\\p{Lu}(?:['’]\\p{Lu})?\\p{Ll}+(?:\\p{Lu}\\p{Ll}+)?|\\p{Lu}(?:['’]\\p{Lu})?\\p{Lu}+)(?:(?: |-|, )(?:\\p{Lu}\\.? )?(?:\\p{Lu}(?:['’]\\p{Lu})?\\p{Ll}+(?:\\p{Lu}\\p{Ll}+)?|\\p{Lu}(?:['’]\\p{Lu})?\\p{Lu}+)){0,2})",
+			Pattern:     "(?P<v>(?:(?:Dr|Mr|Mrs|Ms|Miss|Prof|DR|MR|MRS|MS)\\.? )?(?:(?:\\p{Lu}(?:['’]\\p{Lu})?\\p{Ll}+(?:\\p{Lu}\\p{Ll}+)?)(?:(?: |-|, )(?:\\p{Lu}\\.? )?(?:(?:\\p{Lu}(?:['’]\\p{Lu})?\\p{Ll}+(?:\\p{Lu}\\p{Ll}+)?)|(?:\\p{Lu}(?:['’]\\p{Lu})?\\p{Lu}+))){0,2}|(?:\\p{Lu}(?:['’]\\p{Lu})?\\p{Lu}+)(?:(?: |-|, )(?:\\p{Lu}\\.? )?(?:(?:\\p{Lu}(?:['’]\\p{Lu})?\\p{Ll}+(?:\\p{Lu}\\p{Ll}+)?)|(?:\\p{Lu}(?:['’]\\p{Lu})?\\p{Lu}+))){1,2}))",
 			Context: ContextSpec{
 				Words:    []string{"my name is", "my name's", "name's", "name:", "name is", "i'm", "i am", "patient:", "patient name", "full name", "cardholder", "card holder", "name on card", "name on the card"},
 				Before:   3,
@@ -636,7 +636,7 @@ var defaultsTable = [...]defaultRule{
 			Mask: "type_tag",
 			Tests: TestsSpec{
 				Match:   []string{"my name is John Smith", "Patient: Mary O'Neil", "Patient: Mary O’Neil", "my name is María José", "name:Ann", "my name's Alice Walker", "Patient: O'Brien, Sean", "name on card: JOHN Q PUBLIC", "my name is Sean McDonald", "my name is Dr. Jane Smith", "Hi, I'm Jane Doe"},
-				NoMatch: []string{"my name is not important", "John Smith called", "name: N/A", "I am not sure", "I'm sorry"},
+				NoMatch: []string{"my name is not important", "John Smith called", "name: N/A", "I am not sure", "I'm sorry", "I'm OK thanks", "name: TBD", "I am IN the store now"},
 			},
 			Confidence: 0.75,
 			MaxLen:     64,
