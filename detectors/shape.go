@@ -207,13 +207,20 @@ func mrnAt(b []byte, i int) bool {
 	return n >= 6 && n <= 12 || n >= 2 && n <= 6 && i+n < len(b) && b[i+n] == '-'
 }
 
-// addressAt reports how a street address can start at b[i:]: a P (of PO
-// box, or a non-ASCII byte that may fold to one under (?i)), or one to six
+// addressAt reports how a street address can start at b[i:]: "po" with
+// perhaps a dot and a space between (a PO box), or one to six
 // digits and perhaps a letter (221B), then one to four words of letters,
 // digits and dots and a street word, each after one space.
 func addressAt(b []byte, i int) bool {
-	if b[i]|0x20 == 'p' || b[i] >= 0x80 {
-		return true
+	if b[i]|0x20 == 'p' {
+		k := i + 1
+		if k < len(b) && b[k] == '.' {
+			k++
+		}
+		if k < len(b) && b[k] == ' ' {
+			k++
+		}
+		return k < len(b) && b[k]|0x20 == 'o'
 	}
 	n := digitRun(b, i)
 	if n < 1 || n > 6 {
