@@ -218,20 +218,24 @@ func (s *scanner) scanSegment(sg segment) {
 		s.kwNear = make([]bool, len(s.e.all))
 		s.ctxNear = make([]bool, len(s.e.all))
 	}
+	near := false
 	for _, h := range hits {
 		o := s.e.kwOwner[h.kw]
 		r := s.e.all[o.rule]
 		switch {
 		case !o.ctx && h.e >= w0 && h.e <= w1:
 			s.kwNear[o.rule] = true
+			near = true
 		case o.ctx && h.e >= w0-r.before && (h.e < w1 || r.after > 0 && h.e <= w1+r.after+maxKeyword):
 			// A context word that ends past the view serves only rules
 			// that look for context after their values.
 			s.ctxNear[o.rule] = true
+			near = true
 		}
 	}
-	if len(hits) == 0 && !sg.all {
-		// No keyword or context word near: only these rules can match.
+	if !near && !sg.all {
+		// No keyword or context word near enough: only these rules can
+		// match.
 		rules = s.e.freeRules
 	}
 	for _, r := range rules {
