@@ -238,6 +238,7 @@ func compileRule(s RuleSpec, idx int, user bool, timeout time.Duration) (*Rule, 
 			r.guarded = whole == nil || *whole != *r.first
 		}
 		r.shapeWhole, r.shapeAt = shapeChecks(s.ID)
+		r.around = keywordInside(tree, s.Keywords)
 	}
 	// Keywords and context words go into the same automaton, under the
 	// same rules.
@@ -499,6 +500,65 @@ func alnumRun(re *syntax.Regexp) (only bool, minLen, run int) {
 		return only, max(minLen, 0), max(run, 0)
 	}
 	return false, 0, 0
+}
+
+// keywordInside returns the bytes a match of the pattern can hold when
+// the pattern's one keyword is a single byte every match holds (the @ of
+// an email address): a match then lies in the run of such bytes around a
+// keyword. It returns nil otherwise, or when the bytes are not a known
+// ASCII set or the pattern looks at its surroundings (^, $, \b).
+func keywordInside(re *syntax.Regexp, keywords []string) *[256]bool {
+	if len(keywords) != 1 || len(keywords[0]) != 1 {
+		return nil
+	}
+	kw := keywords[0][0]
+	if kw >= 128 || requiredBytes(re)[kw] == 0 {
+		return nil
+	}
+	var set [256]bool
+	if !matchBytes(re, &set) || !set[kw] {
+		return nil
+	}
+	return &set
+}
+
+// matchBytes adds to set every byte a match of re can hold, and reports
+// false if that is not a known ASCII set.
+func matchBytes(re *syntax.Regexp, set *[256]bool) bool {
+	switch re.Op {
+	case syntax.OpEmptyMatch:
+		return true
+	case syntax.OpLiteral:
+		if re.Flags&syntax.FoldCase != 0 {
+			return false
+		}
+		for _, r := range re.Rune {
+			if r >= 128 {
+				return false
+			}
+			set[r] = true
+		}
+		return true
+	case syntax.OpCharClass:
+		for i := 0; i < len(re.Rune); i += 2 {
+			if re.Rune[i+1] >= 128 {
+				return false
+			}
+			for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
+				set[r] = true
+			}
+		}
+		return true
+	case syntax.OpCapture, syntax.OpStar, syntax.OpPlus, syntax.OpQuest, syntax.OpRepeat, syntax.OpConcat, syntax.OpAlternate:
+		for _, sub := range re.Sub {
+			if !matchBytes(sub, set) {
+				return false
+			}
+		}
+		return true
+	}
+	// Any character, and assertions about what is around the match.
+	return false
 }
 
 // byteCounts counts ASCII bytes. It is an array, not a map, so that the

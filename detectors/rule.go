@@ -41,6 +41,7 @@ type Rule struct {
 	guarded     bool                   // anchored starts one byte before the value
 	shapeWhole  func([]byte) bool      // necessary for re2 to match b; nil: none
 	shapeAt     func([]byte, int) bool // necessary for anchored to match a value at b[i]
+	around      *[256]bool             // a match holds its keyword and only these bytes (see keywordInside)
 	spans       bool                   // values may span plain words: scan past keyword hits
 	lineScope   bool                   // sees all text (no keywords, configured)
 	timeout     time.Duration

@@ -398,6 +398,17 @@ func (s *scanner) findNear(hits []hit, r *Rule, v *view, ctxWord bool, segStart 
 			continue
 		}
 		switch {
+		case !ctxWord && r.around != nil && v.start == nil && h.s >= lo && h.e <= hi:
+			// A match holds this keyword: it lies in the run of bytes a
+			// match can hold around it.
+			a, b := h.s, h.e
+			for a > max(lo, h.s-r.maxLen) && r.around[v.b[a-1-v.base]] {
+				a--
+			}
+			for b < min(hi, h.e+r.maxLen) && r.around[v.b[b-v.base]] {
+				b++
+			}
+			ranges = appendRange(ranges, a, b)
 		case !ctxWord:
 			ranges = appendRange(ranges, max(lo, h.s-r.maxLen), min(hi, h.e+r.maxLen))
 		case r.before > 0:

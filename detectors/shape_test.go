@@ -2,10 +2,12 @@ package detectors
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -112,4 +114,43 @@ func FuzzShapeChecks(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text string) {
 		checkShapes(t, rules, []byte(text))
 	})
+}
+
+// TestKeywordInsideFindsTheSame compares the engine with and without the
+// narrowed search around a keyword held by every match (the @ of an
+// email address), on the corpus and on addresses packed in odd ways.
+func TestKeywordInsideFindsTheSame(t *testing.T) {
+	narrow := mustCompile(t, Config{})
+	wide := mustCompile(t, Config{})
+	n := 0
+	for _, r := range wide.all {
+		if r.around != nil {
+			r.around = nil
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("no default rule holds its keyword: the email rule should")
+	}
+	texts := shapeSamples(t)
+	texts = append(texts,
+		"mail a@b.co, c.d@e.org;f@g.io and x@@y.com or @z.com, a@b@c.com",
+		"write to "+strings.Repeat("a", 120)+"@example.com now",
+		"addr: jane.doe@"+strings.Repeat("sub.", 40)+"example.com",
+		"two: first.last+tag@mail.example.co.uk<br>second_name@host-1.example.net.",
+		"ünïcode jäne@exämple.com and plain jane@example.com",
+	)
+	for _, text := range texts {
+		got, err := narrow.Find(context.Background(), []byte(text), RedactOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := wide.Find(context.Background(), []byte(text), RedactOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("on %q:\nnarrowed %+v\n    wide %+v", text, got, want)
+		}
+	}
 }
