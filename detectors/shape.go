@@ -22,6 +22,8 @@ func shapeChecks(id string) (whole func(b []byte) bool, at func(b []byte, i int)
 		return mbiShape, nil
 	case "iban":
 		return ibanShape, nil
+	case "ip6":
+		return ip6Shape, nil
 	case "dea":
 		return deaShape, nil
 	case "card_expiry":
@@ -194,6 +196,26 @@ func expiryAt(b []byte, i int) bool {
 	}
 	return k < len(b) && (b[k] == '/' || b[k] == '-' || b[k] == '.')
 }
+
+// ip6Shape reports what every IPv6 match in b holds: a hex digit with
+// "::" after it, or seven hex digits each with a colon after it.
+func ip6Shape(b []byte) bool {
+	groups := 0
+	for i := 1; i < len(b); i++ {
+		if b[i] != ':' || !hexByte(b[i-1]) {
+			continue
+		}
+		if i+1 < len(b) && b[i+1] == ':' {
+			return true
+		}
+		if groups++; groups == 7 {
+			return true
+		}
+	}
+	return false
+}
+
+func hexByte(c byte) bool { return isDigit(c) || c|0x20 >= 'a' && c|0x20 <= 'f' }
 
 // npiAt reports a 1 or 2 followed by three digits at b[i:].
 func npiAt(b []byte, i int) bool {
