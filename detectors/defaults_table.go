@@ -440,7 +440,7 @@ var defaultsTable = [...]defaultRule{
 			ID:          "aba_routing",
 			Type:        "aba_routing",
 			Description: "ABA routing number (checksum), after a routing word",
-			Pattern:     "(?:^|[^0-9])(?P<v>[0-9]{9})(?:[^0-9]|$)",
+			Pattern:     "(?:^|[^0-9])(?P<v>[0-9]{9}|[0-9]{3}-[0-9]{3}-[0-9]{3}|[0-9]{3} [0-9]{3} [0-9]{3})(?:[^0-9]|$)",
 			Context: ContextSpec{
 				Words:    []string{"routing", "aba", "rtn", "transit number", "routing #"},
 				Before:   40,
@@ -449,11 +449,11 @@ var defaultsTable = [...]defaultRule{
 			Validator: "aba",
 			Mask:      "type_tag",
 			Tests: TestsSpec{
-				Match:   []string{"routing number 021000021", "ABA: 011000015"},
+				Match:   []string{"routing number 021000021", "ABA: 011000015", "aba: 021-000-021", "routing 011 000 015"},
 				NoMatch: []string{"routing number 021000022", "order 021000021"},
 			},
 			Confidence: 0.9,
-			MaxLen:     9,
+			MaxLen:     11,
 		},
 	},
 	{

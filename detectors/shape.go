@@ -28,8 +28,10 @@ func shapeChecks(id string) (whole func(b []byte) bool, at func(b []byte, i int)
 		return deaShape, nil
 	case "card_expiry":
 		return nil, expiryAt
-	case "ssn_bare", "aba_routing":
+	case "ssn_bare":
 		return nil, digitsAt(9, 9)
+	case "aba_routing":
+		return nil, abaAt
 	case "itin_bare":
 		return nil, func(b []byte, i int) bool { return b[i] == '9' && digitRun(b, i) == 9 }
 	case "phone_bare":
@@ -220,6 +222,13 @@ func hexByte(c byte) bool { return isDigit(c) || c|0x20 >= 'a' && c|0x20 <= 'f' 
 // npiAt reports a 1 or 2 followed by three digits at b[i:].
 func npiAt(b []byte, i int) bool {
 	return (b[i] == '1' || b[i] == '2') && digitRun(b, i) >= 4
+}
+
+// abaAt reports how a routing number can start at b[i:]: nine digits, or
+// three and a dash or a space.
+func abaAt(b []byte, i int) bool {
+	n := digitRun(b, i)
+	return n == 9 || n == 3 && i+3 < len(b) && (b[i+3] == '-' || b[i+3] == ' ')
 }
 
 // mrnAt reports how a medical record number can start at b[i:]: six to
