@@ -326,7 +326,7 @@ var defaultsTable = [...]defaultRule{
 			ID:          "dob",
 			Type:        "dob",
 			Description: "Date of birth, after a birth word",
-			Pattern:     "(?:^|[^0-9])(?P<v>(?:0?[1-9]|1[0-2])[/\\-.](?:0?[1-9]|[12][0-9]|3[01])[/\\-.](?:19|20)?[0-9]{2}|(?:19|20)[0-9]{2}[/\\-.](?:0?[1-9]|1[0-2])[/\\-.](?:0?[1-9]|[12][0-9]|3[01])|(?:0?[1-9]|[12][0-9]|3[01])[/\\-.](?:0?[1-9]|1[0-2])[/\\-.](?:19|20)[0-9]{2}|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\\.? ?(?:0?[1-9]|[12][0-9]|3[01])(?:st|nd|rd|th)?,? ?(?:19|20)[0-9]{2}|(?:0?[1-9]|[12][0-9]|3[01])(?:st|nd|rd|th)? (?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\\.?,? ?(?:19|20)[0-9]{2})(?:[^0-9]|$)",
+			Pattern:     "(?:^|[^0-9])(?P<v>(?:0?[1-9]|1[0-2])[/\\-.](?:0?[1-9]|[12][0-9]|3[01])[/\\-.](?:19|20)?[0-9]{2}|(?:19|20)[0-9]{2}[/\\-.](?:0?[1-9]|1[0-2])[/\\-.](?:0?[1-9]|[12][0-9]|3[01])|(?:0?[1-9]|[12][0-9]|3[01])[/\\-.](?:0?[1-9]|1[0-2])[/\\-.](?:19|20)[0-9]{2}|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\\.? ?(?:0?[1-9]|[12][0-9]|3[01])(?:st|nd|rd|th)?,? ?(?:19|20)[0-9]{2}|(?:0?[1-9]|[12][0-9]|3[01])(?:st|nd|rd|th)?(?: of)? (?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\\.?,? ?(?:19|20)[0-9]{2}|(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])(?:19|20)[0-9]{2})(?:[^0-9]|$)",
 			Context: ContextSpec{
 				Words:    []string{"dob", "d.o.b", "date of birth", "birth date", "birthdate", "birthday", "born"},
 				Before:   32,
@@ -334,7 +334,7 @@ var defaultsTable = [...]defaultRule{
 			},
 			Mask: "type_tag",
 			Tests: TestsSpec{
-				Match:   []string{"DOB: 03/14/1985", "date of birth 1985-03-14", "born on March 14, 1985", "birthday 14 March 1985"},
+				Match:   []string{"DOB: 03/14/1985", "date of birth 1985-03-14", "born on March 14, 1985", "birthday 14 March 1985", "born on the 3rd of May 1990", "DOB 05031990"},
 				NoMatch: []string{"appointment 03/14/2025", "DOB: soon"},
 			},
 			Confidence: 0.85,

@@ -366,13 +366,16 @@ func phoneBareAt(b []byte, i int) bool {
 func phoneSep(c byte) bool { return c == '-' || c == '.' || c == ' ' }
 
 // dobAt reports how a date of birth can start at b[i:]: a month name, a
-// four-digit year and a date separator, or one or two digits and
-// a separator, a space or a letter (an ordinal suffix or a month name).
+// four-digit year and a date separator, one or two digits and a
+// separator, a space or a letter (an ordinal suffix or a month name), or
+// eight digits.
 func dobAt(b []byte, i int) bool {
 	n := digitRun(b, i)
 	switch {
 	case n == 0:
 		return monthAt(b, i)
+	case n == 8:
+		return true // MMDDYYYY
 	case i+n >= len(b):
 		return false
 	}
