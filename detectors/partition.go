@@ -25,6 +25,10 @@ import "strings"
 // Every decision depends only on bytes already seen, so a stream and a
 // one-shot scan cut text in exactly the same places.
 //
+// feedWords reads a byte at a time; between words it hands over to the
+// block pass (classify.go), which reads whole words 64 bytes at a time
+// and hands back wherever it is not sure. The two cut text the same way.
+//
 // The all-text partition (for configured rules without keywords) treats
 // every word as non-inert: its segments are the same size-bounded windows
 // over all text.
