@@ -219,9 +219,23 @@ func ip6Shape(b []byte) bool {
 
 func hexByte(c byte) bool { return isDigit(c) || c|0x20 >= 'a' && c|0x20 <= 'f' }
 
-// npiAt reports a 1 or 2 followed by three digits at b[i:].
+// npiAt reports the NPI layout at b[i:]: a 1 or 2 and three digits, then
+// two groups of three digits, each perhaps after a space or a dash.
 func npiAt(b []byte, i int) bool {
-	return (b[i] == '1' || b[i] == '2') && digitRun(b, i) >= 4
+	if b[i] != '1' && b[i] != '2' {
+		return false
+	}
+	k := i
+	for g, n := range [3]int{4, 3, 3} {
+		if g > 0 && k < len(b) && (b[k] == ' ' || b[k] == '-') {
+			k++
+		}
+		if digitRun(b, k) < n {
+			return false
+		}
+		k += n
+	}
+	return true
 }
 
 // abaAt reports how a routing number can start at b[i:]: nine digits, or
