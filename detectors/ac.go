@@ -76,17 +76,20 @@ func newACMatcher(keywords []string) *acMatcher {
 		size += len(kw)
 	}
 	nodes := make([]node, 1, size)
-	child := make([]int32, n, size*n)
+	// The trie is built in next itself: until the breadth-first pass below
+	// reaches a state, its row holds only its children (0: none; the root
+	// is no one's child).
+	next := make([]int32, n, size*n)
 	for ki, kw := range keywords {
 		s := int32(0)
 		for i := 0; i < len(kw); i++ {
 			k := int(s)*n + int(m.class[lower(kw[i])])
-			nx := child[k]
+			nx := next[k]
 			if nx == 0 {
 				nodes = append(nodes, node{depth: nodes[s].depth + 1})
 				nx = int32(len(nodes) - 1)
-				child[k] = nx
-				child = append(child, make([]int32, n)...)
+				next[k] = nx
+				next = append(next, make([]int32, n)...)
 			}
 			s = nx
 		}
@@ -95,7 +98,7 @@ func newACMatcher(keywords []string) *acMatcher {
 	// The rest state: no keyword under way, and the last byte a letter.
 	rest := int32(len(nodes))
 	nodes = append(nodes, node{})
-	child = append(child, make([]int32, n)...)
+	next = append(next, make([]int32, n)...)
 	// noChild is where a byte of class cl leads when nothing is under way.
 	noChild := func(cl int) int32 {
 		if letterClass[cl] {
@@ -109,26 +112,22 @@ func newACMatcher(keywords []string) *acMatcher {
 	// where it stands: it starts with a non-letter, or follows one. When
 	// there is none, the link is the root or rest, by the path's last
 	// byte. Links point to shallower states, whose rows are done.
-	next := make([]int32, len(nodes)*n)
-	for cl := range n {
-		if nx := child[cl]; nx != 0 {
-			next[cl] = nx
-		} else {
-			next[cl] = noChild(cl)
-		}
-		if letterClass[cl] {
-			next[int(rest)*n+cl] = rest
-		} else {
-			next[int(rest)*n+cl] = next[cl]
-		}
-	}
 	m.out = make([][]int32, len(nodes))
 	hasOut := make([]bool, len(nodes))
 	queue := make([]int32, 0, len(nodes))
 	for cl := range n {
-		if nx := child[cl]; nx != 0 {
+		if nx := next[cl]; nx != 0 {
 			nodes[nx].fail = noChild(cl)
 			queue = append(queue, nx)
+		} else {
+			next[cl] = noChild(cl)
+		}
+	}
+	for cl := range n {
+		if letterClass[cl] {
+			next[int(rest)*n+cl] = rest
+		} else {
+			next[int(rest)*n+cl] = next[cl]
 		}
 	}
 	for len(queue) > 0 {
@@ -139,9 +138,8 @@ func newACMatcher(keywords []string) *acMatcher {
 		m.out[s] = nodes[s].out
 		hasOut[s] = len(nodes[s].out) > 0
 		for cl := range n {
-			if nx := child[int(s)*n+cl]; nx != 0 {
+			if nx := next[int(s)*n+cl]; nx != 0 {
 				nodes[nx].fail = next[int(f)*n+cl]
-				next[int(s)*n+cl] = nx
 				queue = append(queue, nx)
 			} else {
 				next[int(s)*n+cl] = next[int(f)*n+cl]
