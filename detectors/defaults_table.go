@@ -626,8 +626,8 @@ var defaultsTable = [...]defaultRule{
 		spec: RuleSpec{
 			ID:          "name",
 			Type:        "name",
-			Description: "Person's name right after a naming phrase",
-			Pattern:     "(?P<v>(?:(?:Dr|Mr|Mrs|Ms|Miss|Prof|DR|MR|MRS|MS)\\.? )?(?:(?:\\p{Lu}(?:['’]\\p{Lu})?\\p{Ll}+(?:\\p{Lu}\\p{Ll}+)?)(?:(?: |-|, )(?:\\p{Lu}\\.? )?(?:(?:\\p{Lu}(?:['’]\\p{Lu})?\\p{Ll}+(?:\\p{Lu}\\p{Ll}+)?)|(?:\\p{Lu}(?:['’]\\p{Lu})?\\p{Lu}+))){0,2}|(?:\\p{Lu}(?:['’]\\p{Lu})?\\p{Lu}+)(?:(?: |-|, )(?:\\p{Lu}\\.? )?(?:(?:\\p{Lu}(?:['’]\\p{Lu})?\\p{Ll}+(?:\\p{Lu}\\p{Ll}+)?)|(?:\\p{Lu}(?:['’]\\p{Lu})?\\p{Lu}+))){1,2}))",
+			Description: "Person's name right after a naming phrase (Latin letters, accents included)",
+			Pattern:     "(?P<v>(?:(?:Dr|Mr|Mrs|Ms|Miss|Prof|DR|MR|MRS|MS)\\.? )?(?:(?:[A-ZÀ-ÖØ-ÞĀ-ſ](?:['’][A-ZÀ-ÖØ-ÞĀ-ſ])?[a-zß-öø-ÿĀ-ſ]+(?:[A-ZÀ-ÖØ-ÞĀ-ſ][a-zß-öø-ÿĀ-ſ]+)?)(?:(?: |-|, )(?:[A-ZÀ-ÖØ-ÞĀ-ſ]\\.? )?(?:(?:[A-ZÀ-ÖØ-ÞĀ-ſ](?:['’][A-ZÀ-ÖØ-ÞĀ-ſ])?[a-zß-öø-ÿĀ-ſ]+(?:[A-ZÀ-ÖØ-ÞĀ-ſ][a-zß-öø-ÿĀ-ſ]+)?)|(?:[A-ZÀ-ÖØ-ÞĀ-ſ](?:['’][A-ZÀ-ÖØ-ÞĀ-ſ])?[A-ZÀ-ÖØ-ÞĀ-ſ]+))){0,2}|(?:[A-ZÀ-ÖØ-ÞĀ-ſ](?:['’][A-ZÀ-ÖØ-ÞĀ-ſ])?[A-ZÀ-ÖØ-ÞĀ-ſ]+)(?:(?: |-|, )(?:[A-ZÀ-ÖØ-ÞĀ-ſ]\\.? )?(?:(?:[A-ZÀ-ÖØ-ÞĀ-ſ](?:['’][A-ZÀ-ÖØ-ÞĀ-ſ])?[a-zß-öø-ÿĀ-ſ]+(?:[A-ZÀ-ÖØ-ÞĀ-ſ][a-zß-öø-ÿĀ-ſ]+)?)|(?:[A-ZÀ-ÖØ-ÞĀ-ſ](?:['’][A-ZÀ-ÖØ-ÞĀ-ſ])?[A-ZÀ-ÖØ-ÞĀ-ſ]+))){1,2}))",
 			Context: ContextSpec{
 				Words:    []string{"my name is", "my name's", "name's", "name:", "name is", "i'm", "i am", "patient:", "patient name", "full name", "cardholder", "card holder", "name on card", "name on the card"},
 				Before:   3,
