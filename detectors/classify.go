@@ -147,6 +147,9 @@ func (pt *partitioner) blockPass(p []byte, i, base int) int {
 			ws := bits.TrailingZeros64(starts)
 			we := ws + bits.TrailingZeros64(^nonSpace>>ws) // the white space after the word
 			pt.closeGap(base + pos + ws - 1)
+			// The loop of the common case above, for this word. It stays
+			// written out twice: as a function, called per word, it
+			// cost 3-4% on chat text.
 			for e := entries & (validBits(we) &^ validBits(ws)); e != 0; e &= e - 1 {
 				at := pos + bits.TrailingZeros64(e)
 				if at <= acEnd {
