@@ -470,8 +470,11 @@ func (s *scanner) anchoredAt(r *Rule, v *view, from, upto, to int, out []span) [
 		}
 		w := b[:min(len(b), i+r.maxLen+2)]
 		// A guard byte that can start a value too lets the value start
-		// at q: the shape check looks at i only.
-		if r.shapeAt != nil && (q == i || !r.first[b[q]]) && !r.shapeAt(w, i) {
+		// at q: the shape check looks at i only. A guarded pattern tried
+		// at i itself (the window's first byte) may take b[i] as its
+		// guard, and its value start at i+1.
+		if r.shapeAt != nil && (q == i || !r.first[b[q]]) && !r.shapeAt(w, i) &&
+			!(r.guarded && q == i && i+1 < len(w) && r.shapeAt(w, i+1)) {
 			continue
 		}
 		loc := r.anchored.FindSubmatchIndex(w[q:])
