@@ -236,6 +236,9 @@ func compileRule(s RuleSpec, idx int, user bool, timeout time.Duration) (*Rule, 
 			// guard ("not a digit"): anchor it one byte before the value.
 			whole := treeFirstBytes(tree, 0)
 			r.guarded = whole == nil || *whole != *r.first
+			if r.guarded {
+				r.guard = guardBytes(tree, r.group)
+			}
 		}
 		r.shapeWhole, r.shapeAt = shapeChecks(s.ID)
 		r.around = keywordInside(tree, s.Keywords)
@@ -500,6 +503,104 @@ func alnumRun(re *syntax.Regexp) (only bool, minLen, run int) {
 		return only, max(minLen, 0), max(run, 0)
 	}
 	return false, 0, 0
+}
+
+// guardBytes returns the bytes that can come just before the value group
+// g inside a match (what the pattern's guard, such as (?:^|[^0-9]),
+// accepts there), or nil when that is not known: the group is not a part
+// of the pattern's top level, or what comes before it can be empty.
+func guardBytes(re *syntax.Regexp, g int) *[256]bool {
+	if re.Op != syntax.OpConcat {
+		return nil
+	}
+	k := slices.IndexFunc(re.Sub, func(s *syntax.Regexp) bool { return s.Op == syntax.OpCapture && s.Cap == g })
+	if k <= 0 {
+		return nil
+	}
+	var set [256]bool
+	for j := k - 1; j >= 0; j-- {
+		nullable, ok := lastBytes(re.Sub[j], &set)
+		if !ok {
+			return nil
+		}
+		if !nullable {
+			return &set
+		}
+	}
+	return nil
+}
+
+// lastBytes adds to set the bytes a match of re can end with and reports
+// whether re can match the empty string where a value could follow. ^ and
+// \A cannot (a value after them starts the text, where every position is
+// tried anyway); ok is false for the assertions it does not model.
+func lastBytes(re *syntax.Regexp, set *[256]bool) (nullable, ok bool) {
+	addRange := func(lo, hi rune, fold bool) {
+		for r := lo; r <= hi && r < 128; r++ {
+			set[r] = true
+			if fold && r|0x20 >= 'a' && r|0x20 <= 'z' {
+				set[r^0x20] = true
+			}
+		}
+		if hi >= 128 || fold {
+			// Beyond ASCII, and the non-ASCII forms (?i) folds in: a
+			// UTF-8 sequence ends with a byte of 0x80 or more.
+			for b := 0x80; b < 256; b++ {
+				set[b] = true
+			}
+		}
+	}
+	switch re.Op {
+	case syntax.OpBeginText:
+		return false, true
+	case syntax.OpBeginLine:
+		set['\n'] = true
+		return false, true
+	case syntax.OpEmptyMatch:
+		return true, true
+	case syntax.OpLiteral:
+		if len(re.Rune) == 0 {
+			return true, true
+		}
+		r := re.Rune[len(re.Rune)-1]
+		addRange(r, r, re.Flags&syntax.FoldCase != 0)
+		return false, true
+	case syntax.OpCharClass:
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			addRange(re.Rune[i], re.Rune[i+1], false)
+		}
+		return false, true
+	case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		addRange(0, 0x10FFFF, false)
+		return false, true
+	case syntax.OpCapture, syntax.OpPlus:
+		return lastBytes(re.Sub[0], set)
+	case syntax.OpStar, syntax.OpQuest:
+		_, ok := lastBytes(re.Sub[0], set)
+		return true, ok
+	case syntax.OpRepeat:
+		n, ok := lastBytes(re.Sub[0], set)
+		return n || re.Min == 0, ok
+	case syntax.OpConcat:
+		for j := len(re.Sub) - 1; j >= 0; j-- {
+			n, ok := lastBytes(re.Sub[j], set)
+			if !ok || !n {
+				return false, ok
+			}
+		}
+		return true, true
+	case syntax.OpAlternate:
+		nullable := false
+		for _, s := range re.Sub {
+			n, ok := lastBytes(s, set)
+			if !ok {
+				return false, false
+			}
+			nullable = nullable || n
+		}
+		return nullable, true
+	}
+	return false, false
 }
 
 // keywordInside returns the bytes a match of the pattern can hold when

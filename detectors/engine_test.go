@@ -159,6 +159,8 @@ func TestEvasions(t *testing.T) {
 		{"ssn line breaks", "536\n22\n8741", "ssn"},
 		{"mbi lower case", "mbi 1eg4-te5-mk73", "mbi"},
 		{"email in brackets", "<jane@example.com>", "email"},
+		{"date of birth glued to a letter", "dob is3/14/85", "dob"},
+		{"date of birth after a letter its guard takes", "DOB:D03/14/1985", "dob"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -39,6 +39,7 @@ type Rule struct {
 	first       *[256]bool             // bytes a value can start with; nil: any
 	anchored    *lazyRegexp            // re2 anchored at the start, with first
 	guarded     bool                   // anchored starts one byte before the value
+	guard       *[256]bool             // the bytes the guard takes just before a value; nil: not known
 	shapeWhole  func([]byte) bool      // necessary for re2 to match b; nil: none
 	shapeAt     func([]byte, int) bool // necessary for anchored to match a value at b[i]
 	around      *[256]bool             // a match holds its keyword and only these bytes (see keywordInside)

@@ -452,6 +452,17 @@ func (s *scanner) findNear(hits []hit, r *Rule, v *view, ctxWord bool, segStart 
 	return out, false
 }
 
+// mayStartAfter reports whether anchoredAt tries a value right after c:
+// with a known guard, exactly when the guard takes c; without one, not
+// inside a run of bytes that can start a value (values start where such a
+// run does).
+func (r *Rule) mayStartAfter(c byte) bool {
+	if r.guard != nil {
+		return r.guard[c]
+	}
+	return !r.first[c]
+}
+
 // anchoredAt runs r's anchored pattern at each position of [from, upto)
 // (absolute, in an ASCII view) where a value can start, on text up to to.
 func (s *scanner) anchoredAt(r *Rule, v *view, from, upto, to int, out []span) []span {
@@ -461,7 +472,7 @@ func (s *scanner) anchoredAt(r *Rule, v *view, from, upto, to int, out []span) [
 	b := v.b[:to-v.base]
 	for p := from; p < upto; p++ {
 		i := p - v.base
-		if !r.first[b[i]] || (p > from && r.first[b[i-1]]) {
+		if !r.first[b[i]] || p > from && !r.mayStartAfter(b[i-1]) {
 			continue
 		}
 		q := i
