@@ -255,29 +255,29 @@ var defaultsTable = [...]defaultRule{
 	},
 	{
 		line: 202,
-		keys: []keyLine{{"id", 202}, {"type", 203}, {"description", 204}, {"pattern", 205}, {"context", 206}, {"mask", 210}, {"confidence", 211}, {"max_len", 212}, {"tests", 213}},
+		keys: []keyLine{{"id", 202}, {"type", 203}, {"description", 204}, {"pattern", 205}, {"context", 206}, {"mask", 211}, {"confidence", 212}, {"max_len", 213}, {"tests", 214}},
 		spec: RuleSpec{
 			ID:          "health_plan_id",
 			Type:        "health_plan_id",
 			Description: "Health plan member, subscriber or policy id, after a plan word",
 			Pattern:     "(?:^|[^A-Za-z0-9])(?P<v>(?:[A-Za-z]{1,4}-?)?[0-9][A-Za-z0-9\\-]{4,19})(?:[^A-Za-z0-9\\-]|$)",
 			Context: ContextSpec{
-				Words:    []string{"member id", "member #", "member number", "subscriber id", "subscriber number", "policy number", "policy #", "policy no", "group number", "group #", "insurance id", "insurance number", "health plan", "plan id", "medicaid", "beneficiary id"},
+				Words:    []string{"member id", "member #", "member number", "subscriber id", "subscriber number", "policy number", "policy #", "policy no", "policy id", "group number", "group #", "insurance id", "insurance number", "insurance card", "insurance policy", "health plan", "plan id", "medicaid", "beneficiary id", "aetna id", "cigna id", "humana id", "bcbs id", "blue cross id", "anthem id", "uhc id", "unitedhealthcare id", "kaiser id", "tricare id", "molina id", "wellcare id", "ambetter id"},
 				Before:   40,
 				Required: true,
 			},
 			Mask: "type_tag",
 			Tests: TestsSpec{
-				Match:   []string{"Member ID: XYZ123456789", "policy number W12345678", "medicaid 123456789A", "policy #: ABC-1234567"},
-				NoMatch: []string{"member id please", "XYZ123456789"},
+				Match:   []string{"Member ID: XYZ123456789", "policy number W12345678", "medicaid 123456789A", "policy #: ABC-1234567", "my Aetna ID is W123456789", "insurance card number ABC123456789", "insurance policy: AB12345678"},
+				NoMatch: []string{"member id please", "XYZ123456789", "I called Aetna 3 times", "I have Cigna, call them at 800-555-1234"},
 			},
 			Confidence: 0.8,
 			MaxLen:     24,
 		},
 	},
 	{
-		line: 217,
-		keys: []keyLine{{"id", 217}, {"type", 218}, {"description", 219}, {"pattern", 220}, {"context", 221}, {"mask", 225}, {"confidence", 226}, {"max_len", 227}, {"tests", 228}},
+		line: 218,
+		keys: []keyLine{{"id", 218}, {"type", 219}, {"description", 220}, {"pattern", 221}, {"context", 222}, {"mask", 226}, {"confidence", 227}, {"max_len", 228}, {"tests", 229}},
 		spec: RuleSpec{
 			ID:          "icd10",
 			Type:        "icd10",
@@ -298,8 +298,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 232,
-		keys: []keyLine{{"id", 232}, {"type", 233}, {"description", 234}, {"pattern", 235}, {"context", 236}, {"mask", 237}, {"confidence", 238}, {"max_len", 239}, {"tests", 240}},
+		line: 233,
+		keys: []keyLine{{"id", 233}, {"type", 234}, {"description", 235}, {"pattern", 236}, {"context", 237}, {"mask", 238}, {"confidence", 239}, {"max_len", 240}, {"tests", 241}},
 		spec: RuleSpec{
 			ID:          "ndc",
 			Type:        "ndc",
@@ -320,8 +320,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 244,
-		keys: []keyLine{{"id", 244}, {"type", 245}, {"description", 246}, {"pattern", 247}, {"context", 248}, {"mask", 252}, {"confidence", 253}, {"max_len", 254}, {"tests", 255}},
+		line: 245,
+		keys: []keyLine{{"id", 245}, {"type", 246}, {"description", 247}, {"pattern", 248}, {"context", 249}, {"mask", 253}, {"confidence", 254}, {"max_len", 255}, {"tests", 256}},
 		spec: RuleSpec{
 			ID:          "dob",
 			Type:        "dob",
@@ -342,8 +342,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 259,
-		keys: []keyLine{{"id", 259}, {"type", 260}, {"description", 261}, {"pattern", 262}, {"mask", 263}, {"confidence", 264}, {"max_len", 265}, {"tests", 266}},
+		line: 260,
+		keys: []keyLine{{"id", 260}, {"type", 261}, {"description", 262}, {"pattern", 263}, {"mask", 264}, {"confidence", 265}, {"max_len", 266}, {"tests", 267}},
 		spec: RuleSpec{
 			ID:          "phone",
 			Type:        "phone",
@@ -359,8 +359,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 270,
-		keys: []keyLine{{"id", 270}, {"type", 271}, {"description", 272}, {"pattern", 273}, {"context", 274}, {"mask", 278}, {"confidence", 279}, {"max_len", 280}, {"tests", 281}},
+		line: 271,
+		keys: []keyLine{{"id", 271}, {"type", 272}, {"description", 273}, {"pattern", 274}, {"context", 275}, {"mask", 279}, {"confidence", 280}, {"max_len", 281}, {"tests", 282}},
 		spec: RuleSpec{
 			ID:          "phone_bare",
 			Type:        "phone",
@@ -381,8 +381,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 285,
-		keys: []keyLine{{"id", 285}, {"type", 286}, {"description", 287}, {"pattern", 288}, {"mask", 289}, {"confidence", 290}, {"max_len", 291}, {"tests", 292}},
+		line: 286,
+		keys: []keyLine{{"id", 286}, {"type", 287}, {"description", 288}, {"pattern", 289}, {"mask", 290}, {"confidence", 291}, {"max_len", 292}, {"tests", 293}},
 		spec: RuleSpec{
 			ID:          "phone_intl",
 			Type:        "phone",
@@ -398,8 +398,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 296,
-		keys: []keyLine{{"id", 296}, {"type", 297}, {"description", 298}, {"pattern", 299}, {"keywords", 300}, {"max_len", 301}, {"mask", 302}, {"confidence", 303}, {"tests", 304}},
+		line: 297,
+		keys: []keyLine{{"id", 297}, {"type", 298}, {"description", 299}, {"pattern", 300}, {"keywords", 301}, {"max_len", 302}, {"mask", 303}, {"confidence", 304}, {"tests", 305}},
 		spec: RuleSpec{
 			ID:          "email",
 			Type:        "email",
@@ -416,8 +416,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 308,
-		keys: []keyLine{{"id", 308}, {"type", 309}, {"description", 310}, {"pattern", 311}, {"validator", 312}, {"mask", 313}, {"confidence", 314}, {"max_len", 315}, {"tests", 316}},
+		line: 309,
+		keys: []keyLine{{"id", 309}, {"type", 310}, {"description", 311}, {"pattern", 312}, {"validator", 313}, {"mask", 314}, {"confidence", 315}, {"max_len", 316}, {"tests", 317}},
 		spec: RuleSpec{
 			ID:          "iban",
 			Type:        "iban",
@@ -434,8 +434,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 320,
-		keys: []keyLine{{"id", 320}, {"type", 321}, {"description", 322}, {"pattern", 323}, {"validator", 324}, {"context", 325}, {"mask", 326}, {"confidence", 327}, {"max_len", 328}, {"tests", 329}},
+		line: 321,
+		keys: []keyLine{{"id", 321}, {"type", 322}, {"description", 323}, {"pattern", 324}, {"validator", 325}, {"context", 326}, {"mask", 327}, {"confidence", 328}, {"max_len", 329}, {"tests", 330}},
 		spec: RuleSpec{
 			ID:          "aba_routing",
 			Type:        "aba_routing",
@@ -457,8 +457,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 333,
-		keys: []keyLine{{"id", 333}, {"type", 334}, {"description", 335}, {"pattern", 336}, {"context", 337}, {"mask", 341}, {"confidence", 342}, {"max_len", 343}, {"tests", 344}},
+		line: 334,
+		keys: []keyLine{{"id", 334}, {"type", 335}, {"description", 336}, {"pattern", 337}, {"context", 338}, {"mask", 342}, {"confidence", 343}, {"max_len", 344}, {"tests", 345}},
 		spec: RuleSpec{
 			ID:          "bank_account",
 			Type:        "bank_account",
@@ -479,8 +479,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 348,
-		keys: []keyLine{{"id", 348}, {"type", 349}, {"description", 350}, {"pattern", 351}, {"action", 352}, {"mask", 353}, {"confidence", 354}, {"max_len", 355}, {"tests", 356}},
+		line: 349,
+		keys: []keyLine{{"id", 349}, {"type", 350}, {"description", 351}, {"pattern", 352}, {"action", 353}, {"mask", 354}, {"confidence", 355}, {"max_len", 356}, {"tests", 357}},
 		spec: RuleSpec{
 			ID:          "ip",
 			Type:        "ip",
@@ -497,8 +497,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 360,
-		keys: []keyLine{{"id", 360}, {"type", 361}, {"description", 362}, {"pattern", 363}, {"action", 364}, {"mask", 365}, {"confidence", 366}, {"max_len", 367}, {"tests", 368}},
+		line: 361,
+		keys: []keyLine{{"id", 361}, {"type", 362}, {"description", 363}, {"pattern", 364}, {"action", 365}, {"mask", 366}, {"confidence", 367}, {"max_len", 368}, {"tests", 369}},
 		spec: RuleSpec{
 			ID:          "ip6",
 			Type:        "ip",
@@ -515,8 +515,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 372,
-		keys: []keyLine{{"id", 372}, {"type", 373}, {"description", 374}, {"pattern", 375}, {"context", 376}, {"mask", 377}, {"confidence", 378}, {"max_len", 379}, {"tests", 380}},
+		line: 373,
+		keys: []keyLine{{"id", 373}, {"type", 374}, {"description", 375}, {"pattern", 376}, {"context", 377}, {"mask", 378}, {"confidence", 379}, {"max_len", 380}, {"tests", 381}},
 		spec: RuleSpec{
 			ID:          "passport",
 			Type:        "passport",
@@ -537,8 +537,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 384,
-		keys: []keyLine{{"id", 384}, {"type", 385}, {"description", 386}, {"pattern", 387}, {"context", 388}, {"mask", 392}, {"confidence", 393}, {"max_len", 394}, {"tests", 395}},
+		line: 385,
+		keys: []keyLine{{"id", 385}, {"type", 386}, {"description", 387}, {"pattern", 388}, {"context", 389}, {"mask", 393}, {"confidence", 394}, {"max_len", 395}, {"tests", 396}},
 		spec: RuleSpec{
 			ID:          "drivers_license",
 			Type:        "drivers_license",
@@ -559,8 +559,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 399,
-		keys: []keyLine{{"id", 399}, {"type", 400}, {"description", 401}, {"pattern", 402}, {"validator", 403}, {"mask", 404}, {"confidence", 405}, {"max_len", 406}, {"tests", 407}},
+		line: 400,
+		keys: []keyLine{{"id", 400}, {"type", 401}, {"description", 402}, {"pattern", 403}, {"validator", 404}, {"mask", 405}, {"confidence", 406}, {"max_len", 407}, {"tests", 408}},
 		spec: RuleSpec{
 			ID:          "vin",
 			Type:        "vin",
@@ -577,8 +577,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 411,
-		keys: []keyLine{{"id", 411}, {"type", 412}, {"description", 413}, {"pattern", 414}, {"context", 415}, {"mask", 416}, {"confidence", 417}, {"max_len", 418}, {"tests", 419}},
+		line: 412,
+		keys: []keyLine{{"id", 412}, {"type", 413}, {"description", 414}, {"pattern", 415}, {"context", 416}, {"mask", 417}, {"confidence", 418}, {"max_len", 419}, {"tests", 420}},
 		spec: RuleSpec{
 			ID:          "zip",
 			Type:        "zip",
@@ -599,8 +599,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 423,
-		keys: []keyLine{{"id", 423}, {"type", 424}, {"description", 425}, {"pattern", 426}, {"context", 427}, {"mask", 431}, {"confidence", 432}, {"max_len", 433}, {"tests", 434}},
+		line: 424,
+		keys: []keyLine{{"id", 424}, {"type", 425}, {"description", 426}, {"pattern", 427}, {"context", 428}, {"mask", 432}, {"confidence", 433}, {"max_len", 434}, {"tests", 435}},
 		spec: RuleSpec{
 			ID:          "address",
 			Type:        "address",
@@ -621,8 +621,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 438,
-		keys: []keyLine{{"id", 438}, {"type", 439}, {"description", 440}, {"pattern", 441}, {"context", 442}, {"mask", 446}, {"confidence", 447}, {"max_len", 448}, {"tests", 449}},
+		line: 439,
+		keys: []keyLine{{"id", 439}, {"type", 440}, {"description", 441}, {"pattern", 442}, {"context", 443}, {"mask", 447}, {"confidence", 448}, {"max_len", 449}, {"tests", 450}},
 		spec: RuleSpec{
 			ID:          "name",
 			Type:        "name",
@@ -643,8 +643,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 453,
-		keys: []keyLine{{"id", 453}, {"type", 454}, {"description", 455}, {"pattern", 456}, {"keywords", 457}, {"action", 458}, {"mask", 459}, {"confidence", 460}, {"tests", 461}},
+		line: 454,
+		keys: []keyLine{{"id", 454}, {"type", 455}, {"description", 456}, {"pattern", 457}, {"keywords", 458}, {"action", 459}, {"mask", 460}, {"confidence", 461}, {"tests", 462}},
 		spec: RuleSpec{
 			ID:          "url",
 			Type:        "url",
