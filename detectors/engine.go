@@ -38,8 +38,11 @@ type Engine struct {
 	rules     []*Rule // rules that run on islands
 	freeRules []*Rule // of those, the ones that need no keyword or context word
 	lineRules []*Rule // configured rules without keywords: all text
-	actions   map[string]Action
-	strict    *Rule
+	// The expiry and security code rules, when enabled: a card finding
+	// is their context for the values right after it (see cardtail.go).
+	tailExpiry, tailCVV *Rule
+	actions             map[string]Action
+	strict              *Rule
 
 	ac        *acMatcher
 	kwLook    []int // per keyword: how far past a segment holding it to scan
@@ -308,6 +311,14 @@ func build(rules []*Rule, actions map[string]Action) *Engine {
 			if r.after > 0 {
 				e.maxAfter = max(e.maxAfter, r.after+maxKeyword)
 			}
+		}
+	}
+	for _, r := range e.rules {
+		switch {
+		case r.ID == "card_expiry" && e.tailExpiry == nil:
+			e.tailExpiry = r
+		case r.ID == "cvv" && e.tailCVV == nil:
+			e.tailCVV = r
 		}
 	}
 	e.ac = newACMatcher(words)

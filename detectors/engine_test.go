@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -500,5 +501,50 @@ func TestPooledScannerForgetsText(t *testing.T) {
 		if bytes.Contains(b, []byte("1111")) {
 			t.Errorf("a pooled scanner buffer still holds scanned digits (%d bytes)", len(b))
 		}
+	}
+}
+
+// TestCardTail checks that an expiry and a security code pasted right
+// after a card number, with no word for either, are found and masked, and
+// that numbers that are not them are left alone.
+func TestCardTail(t *testing.T) {
+	e := mustCompile(t, Config{})
+	tests := []struct {
+		text   string
+		types  []string
+		hidden []string // must not be in the masked text
+	}{
+		{"Here you go: 4111 1111 1111 1111 / 12/27 / 123", []string{"card", "card_expiry", "cvv"}, []string{"12/27", "123"}},
+		// (666 is no SSN area: "321 11/2026" would also read as an SSN, and be
+		// masked as one.)
+		{"4111111111111111 666 11/2026 thanks", []string{"card", "cvv", "card_expiry"}, []string{"666", "11/2026"}},
+		{"4111 1111 1111 1111\n12/27\n123", []string{"card", "card_expiry", "cvv"}, []string{"12/27", "123"}},
+		{"amex 378282246310005 1234 11/26", []string{"card", "cvv", "card_expiry"}, []string{"1234", "11/26"}},
+		{"4111 1111 1111 1111 and 123 more", []string{"card"}, nil},
+		{"4111 1111 1111 1111 1234", []string{"card"}, nil},
+		{"4111 1111 1111 1111 13/27", []string{"card"}, nil},
+		{"4111 1111 1111 1111 12/27/2025", []string{"card"}, nil},
+		{"4111 1111 1111 1111 123.50", []string{"card"}, nil},
+	}
+	for _, tt := range tests {
+		types := findTypes(t, e, tt.text, RedactOptions{})
+		if !slices.Equal(types, tt.types) {
+			t.Errorf("%q: types %q, want %q", tt.text, types, tt.types)
+			continue
+		}
+		out, _, err := e.Redact(context.Background(), []byte(tt.text), RedactOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range tt.hidden {
+			if bytes.Contains(out, []byte(h)) {
+				t.Errorf("%q: masked %q still holds %q", tt.text, out, h)
+			}
+		}
+	}
+	// A disabled rule stays disabled after a card too.
+	e = mustCompile(t, Config{Disable: []string{"cvv"}})
+	if types := findTypes(t, e, "4111 1111 1111 1111 12/27 123", RedactOptions{}); !slices.Equal(types, []string{"card", "card_expiry"}) {
+		t.Errorf("cvv disabled: types %q", types)
 	}
 }

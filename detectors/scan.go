@@ -238,6 +238,7 @@ func (s *scanner) scanSegment(sg segment) {
 		// match.
 		rules = s.e.freeRules
 	}
+	firstFind := len(s.finds)
 	for _, r := range rules {
 		if len(r.keywords) > 0 && !s.kwNear[r.idx] {
 			continue
@@ -326,6 +327,11 @@ func (s *scanner) scanSegment(sg segment) {
 	for _, h := range hits {
 		o := s.e.kwOwner[h.kw]
 		s.kwNear[o.rule], s.ctxNear[o.rule] = false, false
+	}
+	for i, n := firstFind, len(s.finds); i < n; i++ {
+		if f := s.finds[i]; f.rule.scanner == "card" && !sg.all {
+			s.cardTail(&isl, f.s, f.e, sg)
+		}
 	}
 	if s.opts.Strict && !sg.all {
 		s.spans = strictSpans(isl.b, s.spans[:0])

@@ -17,6 +17,8 @@ func streamInputs() []string {
 		"hello",
 		"hello world, nothing here.",
 		"my card is 4111 1111 1111 1111 thanks",
+		"card 4111 1111 1111 1111 / 12/27 / 123 thanks",
+		"4111111111111111\n123\n11/2026\n",
 		"card:4111-1111-1111-1111!",
 		"abc4111111111111111xyz",
 		"4111\n1111\n1111\n1111",

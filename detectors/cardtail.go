@@ -1,0 +1,78 @@
+package detectors
+
+// A card number is often pasted with its expiry and security code and no
+// word for either: "4111 1111 1111 1111 12/27 123". The expiry and code
+// rules need a context word, so they would leave both in the clear; here
+// the card is their context. Right after a card finding, separated from it
+// and from each other only by a few spaces, line breaks or light
+// separators, an expiry (MM/YY or MM/YYYY) and a security code (three
+// digits, four after an American Express number) are findings of those
+// rules, in either order.
+
+// cardTailGap is how many separator bytes may stand before each value.
+const cardTailGap = 3
+
+func cardTailSep(c byte) bool {
+	switch c {
+	case ' ', '\t', '\n', '\r', '/', '|', ',', ';', '-':
+		return true
+	}
+	return false
+}
+
+// cardTail appends the expiry and the security code that follow the card
+// number at [start, end) inside the island view isl of segment sg.
+func (s *scanner) cardTail(isl *view, start, end int, sg segment) {
+	expiry, cvv := s.e.tailExpiry, s.e.tailCVV
+	if expiry == nil && cvv == nil {
+		return
+	}
+	card := isl.from(start).b
+	amex := len(card) > 1 && card[0] == '3' && (card[1] == '4' || card[1] == '7')
+	t := isl.from(end)
+	b := t.b
+	k := 0
+	for range 2 {
+		gap := 0
+		for k < len(b) && cardTailSep(b[k]) {
+			k++
+			gap++
+		}
+		if gap == 0 || gap > cardTailGap || k == len(b) {
+			return
+		}
+		n := digitRun(b, k)
+		e := k + n
+		var rule *Rule
+		switch {
+		case (n == 1 || n == 2) && e+1 < len(b) && (b[e] == '/' || b[e] == '-') && validMonth(b[k:e]):
+			if m := digitRun(b, e+1); m == 2 || m == 4 {
+				rule, e = expiry, e+1+m
+				expiry = nil
+			}
+		case n == 3 || n == 4 && amex:
+			rule = cvv
+			cvv = nil
+		}
+		// The value must end there: not go on as a date, a range or a
+		// decimal number.
+		if rule == nil || e < len(b) && (b[e] == '/' || (b[e] == '-' || b[e] == '.') && e+1 < len(b) && isDigit(b[e+1])) {
+			return
+		}
+		os, oe := t.orig(k, e)
+		if oe > sg.b {
+			return
+		}
+		s.finds = append(s.finds, found{s: os, e: oe, rule: rule, conf: rule.confidence, action: s.e.actionOf(rule), ctxGap: -1})
+		k = e
+	}
+}
+
+// validMonth reports whether the one or two digits in b are 1 to 12.
+func validMonth(b []byte) bool {
+	m := 0
+	for _, c := range b {
+		m = m*10 + int(c-'0')
+	}
+	return m >= 1 && m <= 12
+}
