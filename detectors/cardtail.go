@@ -5,9 +5,9 @@ package detectors
 // rules need a context word, so they would leave both in the clear; here
 // the card is their context. Right after a card finding, separated from it
 // and from each other only by a few spaces, line breaks or light
-// separators, an expiry (MM/YY or MM/YYYY) and a security code (three
-// digits, four after an American Express number) are findings of those
-// rules, in either order.
+// separators, an expiry (MM/YY, MM YY, MM|YYYY, MMYY…) and a security code
+// (three digits, four after an American Express number) are findings of
+// those rules, in either order.
 
 // cardTailGap is how many separator bytes may stand before each value.
 const cardTailGap = 3
@@ -45,14 +45,20 @@ func (s *scanner) cardTail(isl *view, start, end int, sg segment) {
 		e := k + n
 		var rule *Rule
 		switch {
-		case (n == 1 || n == 2) && e+1 < len(b) && (b[e] == '/' || b[e] == '-') && validMonth(b[k:e]):
-			if m := digitRun(b, e+1); m == 2 || m == 4 {
-				rule, e = expiry, e+1+m
+		case n == 3 || n == 4 && amex && cvv != nil:
+			rule, cvv = cvv, nil
+		case n == 4 && validMonth(b[k:k+2]): // MMYY
+			rule, expiry = expiry, nil
+		case (n == 1 || n == 2) && validMonth(b[k:e]):
+			// MM, one to three separators, then YY or YYYY.
+			j := e
+			for j < len(b) && j-e < cardTailGap && (cardTailSep(b[j]) || b[j] == '.') {
+				j++
+			}
+			if m := digitRun(b, j); j > e && (m == 2 || m == 4) {
+				rule, e = expiry, j+m
 				expiry = nil
 			}
-		case n == 3 || n == 4 && amex:
-			rule = cvv
-			cvv = nil
 		}
 		// The value must end there: not go on as a date, a range or a
 		// decimal number.

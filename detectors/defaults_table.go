@@ -68,7 +68,7 @@ var defaultsTable = [...]defaultRule{
 			ID:          "card_expiry",
 			Type:        "card_expiry",
 			Description: "Card expiry date, after an expiry word",
-			Pattern:     "(?:^|[^0-9])(?P<v>(?:0?[1-9]|1[0-2]) ?[/\\-.] ?(?:20)?[0-9]{2})(?:[^0-9]|$)",
+			Pattern:     "(?:^|[^0-9])(?P<v>(?:0?[1-9]|1[0-2]) ?[/\\-.] ?(?:20)?[0-9]{2}|(?:0[1-9]|1[0-2]) (?:20)?[0-9]{2}|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\\.? (?:20)?[0-9]{2})(?:[^0-9]|$)",
 			Context: ContextSpec{
 				Words:    []string{"exp", "expiry", "expiration", "expires", "expire", "expiring", "expired", "valid thru", "valid through", "good thru", "valid until", "mm/yy"},
 				Before:   24,
@@ -76,11 +76,11 @@ var defaultsTable = [...]defaultRule{
 			},
 			Mask: "full",
 			Tests: TestsSpec{
-				Match:   []string{"exp 12/27", "expiry: 03-2029", "valid thru 1/28", "expiring 12/29"},
+				Match:   []string{"exp 12/27", "expiry: 03-2029", "valid thru 1/28", "expiring 12/29", "exp 12 27", "expiring december 2027"},
 				NoMatch: []string{"meeting on 12/27", "expensive, 12/27"},
 			},
 			Confidence: 0.8,
-			MaxLen:     12,
+			MaxLen:     16,
 		},
 	},
 	{

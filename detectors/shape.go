@@ -185,16 +185,23 @@ func deaShape(b []byte) bool {
 	return false
 }
 
-// expiryAt reports one or two digits, an optional space and a date
-// separator at b[i:]: how a card expiry starts.
+// expiryAt reports how a card expiry can start at b[i:]: a month name,
+// or one or two digits, an optional space and a date separator, or two
+// digits, a space and a digit.
 func expiryAt(b []byte, i int) bool {
 	n := digitRun(b, i)
-	if n < 1 || n > 2 {
+	if n == 0 {
+		return monthAt(b, i)
+	}
+	if n > 2 {
 		return false
 	}
 	k := i + n
 	if k < len(b) && b[k] == ' ' {
 		k++
+		if n == 2 && k < len(b) && isDigit(b[k]) {
+			return true
+		}
 	}
 	return k < len(b) && (b[k] == '/' || b[k] == '-' || b[k] == '.')
 }
