@@ -62,13 +62,13 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 78,
-		keys: []keyLine{{"id", 78}, {"type", 79}, {"description", 80}, {"pattern", 81}, {"context", 82}, {"mask", 86}, {"confidence", 87}, {"max_len", 88}, {"tests", 89}},
+		line: 81,
+		keys: []keyLine{{"id", 81}, {"type", 82}, {"description", 83}, {"pattern", 84}, {"context", 85}, {"mask", 89}, {"confidence", 90}, {"max_len", 91}, {"tests", 92}},
 		spec: RuleSpec{
 			ID:          "card_expiry",
 			Type:        "card_expiry",
 			Description: "Card expiry date, after an expiry word",
-			Pattern:     "(?:^|[^0-9])(?P<v>(?:0?[1-9]|1[0-2]) ?[/\\-.] ?(?:20)?[0-9]{2}|(?:0[1-9]|1[0-2]) (?:20)?[0-9]{2}|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\\.? (?:20)?[0-9]{2})(?:[^0-9]|$)",
+			Pattern:     "(?:^|[^0-9])(?P<v>(?:0?[1-9]|1[0-2]) ?[/\\-.] ?(?:20)?[0-9]{2}|(?:0[1-9]|1[0-2]) (?:20)?[0-9]{2})(?:[^0-9]|$)",
 			Context: ContextSpec{
 				Words:    []string{"exp", "expiry", "expiration", "expires", "expire", "expiring", "expired", "valid thru", "valid through", "good thru", "valid until", "mm/yy"},
 				Before:   24,
@@ -76,16 +76,16 @@ var defaultsTable = [...]defaultRule{
 			},
 			Mask: "full",
 			Tests: TestsSpec{
-				Match:   []string{"exp 12/27", "expiry: 03-2029", "valid thru 1/28", "expiring 12/29", "exp 12 27", "expiring december 2027"},
+				Match:   []string{"exp 12/27", "expiry: 03-2029", "valid thru 1/28", "expiring 12/29", "exp 12 27"},
 				NoMatch: []string{"meeting on 12/27", "expensive, 12/27"},
 			},
 			Confidence: 0.8,
-			MaxLen:     16,
+			MaxLen:     12,
 		},
 	},
 	{
-		line: 93,
-		keys: []keyLine{{"id", 93}, {"type", 94}, {"description", 95}, {"pattern", 96}, {"validator", 97}, {"mask", 98}, {"confidence", 99}, {"context", 100}, {"max_len", 101}, {"tests", 102}},
+		line: 96,
+		keys: []keyLine{{"id", 96}, {"type", 97}, {"description", 98}, {"pattern", 99}, {"validator", 100}, {"mask", 101}, {"confidence", 102}, {"context", 103}, {"max_len", 104}, {"tests", 105}},
 		spec: RuleSpec{
 			ID:          "ssn",
 			Type:        "ssn",
@@ -106,8 +106,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 106,
-		keys: []keyLine{{"id", 106}, {"type", 107}, {"description", 108}, {"pattern", 109}, {"validator", 110}, {"context", 111}, {"mask", 115}, {"confidence", 116}, {"max_len", 117}, {"tests", 118}},
+		line: 109,
+		keys: []keyLine{{"id", 109}, {"type", 110}, {"description", 111}, {"pattern", 112}, {"validator", 113}, {"context", 114}, {"mask", 118}, {"confidence", 119}, {"max_len", 120}, {"tests", 121}},
 		spec: RuleSpec{
 			ID:          "ssn_bare",
 			Type:        "ssn",
@@ -129,8 +129,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 122,
-		keys: []keyLine{{"id", 122}, {"type", 123}, {"description", 124}, {"pattern", 125}, {"validator", 126}, {"mask", 127}, {"confidence", 128}, {"max_len", 129}, {"tests", 130}},
+		line: 125,
+		keys: []keyLine{{"id", 125}, {"type", 126}, {"description", 127}, {"pattern", 128}, {"validator", 129}, {"mask", 130}, {"confidence", 131}, {"max_len", 132}, {"tests", 133}},
 		spec: RuleSpec{
 			ID:          "itin",
 			Type:        "itin",
@@ -147,8 +147,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 134,
-		keys: []keyLine{{"id", 134}, {"type", 135}, {"description", 136}, {"pattern", 137}, {"validator", 138}, {"context", 139}, {"mask", 140}, {"max_len", 141}, {"tests", 142}},
+		line: 137,
+		keys: []keyLine{{"id", 137}, {"type", 138}, {"description", 139}, {"pattern", 140}, {"validator", 141}, {"context", 142}, {"mask", 143}, {"max_len", 144}, {"tests", 145}},
 		spec: RuleSpec{
 			ID:          "itin_bare",
 			Type:        "itin",
@@ -169,8 +169,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 146,
-		keys: []keyLine{{"id", 146}, {"type", 147}, {"description", 148}, {"pattern", 149}, {"validator", 150}, {"context", 151}, {"mask", 155}, {"confidence", 156}, {"max_len", 157}, {"tests", 158}},
+		line: 149,
+		keys: []keyLine{{"id", 149}, {"type", 150}, {"description", 151}, {"pattern", 152}, {"validator", 153}, {"context", 154}, {"mask", 158}, {"confidence", 159}, {"max_len", 160}, {"tests", 161}},
 		spec: RuleSpec{
 			ID:          "npi",
 			Type:        "npi",
@@ -192,8 +192,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 162,
-		keys: []keyLine{{"id", 162}, {"type", 163}, {"description", 164}, {"pattern", 165}, {"validator", 166}, {"mask", 167}, {"confidence", 168}, {"context", 169}, {"max_len", 170}, {"tests", 171}},
+		line: 165,
+		keys: []keyLine{{"id", 165}, {"type", 166}, {"description", 167}, {"pattern", 168}, {"validator", 169}, {"mask", 170}, {"confidence", 171}, {"context", 172}, {"max_len", 173}, {"tests", 174}},
 		spec: RuleSpec{
 			ID:          "dea",
 			Type:        "dea",
@@ -214,8 +214,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 175,
-		keys: []keyLine{{"id", 175}, {"type", 176}, {"description", 177}, {"pattern", 178}, {"validator", 179}, {"mask", 180}, {"confidence", 181}, {"max_len", 182}, {"tests", 183}},
+		line: 178,
+		keys: []keyLine{{"id", 178}, {"type", 179}, {"description", 180}, {"pattern", 181}, {"validator", 182}, {"mask", 183}, {"confidence", 184}, {"max_len", 185}, {"tests", 186}},
 		spec: RuleSpec{
 			ID:          "mbi",
 			Type:        "mbi",
@@ -232,8 +232,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 187,
-		keys: []keyLine{{"id", 187}, {"type", 188}, {"description", 189}, {"pattern", 190}, {"context", 191}, {"mask", 195}, {"confidence", 196}, {"max_len", 197}, {"tests", 198}},
+		line: 190,
+		keys: []keyLine{{"id", 190}, {"type", 191}, {"description", 192}, {"pattern", 193}, {"context", 194}, {"mask", 198}, {"confidence", 199}, {"max_len", 200}, {"tests", 201}},
 		spec: RuleSpec{
 			ID:          "mrn",
 			Type:        "mrn",
@@ -254,8 +254,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 202,
-		keys: []keyLine{{"id", 202}, {"type", 203}, {"description", 204}, {"pattern", 205}, {"context", 206}, {"mask", 211}, {"confidence", 212}, {"max_len", 213}, {"tests", 214}},
+		line: 205,
+		keys: []keyLine{{"id", 205}, {"type", 206}, {"description", 207}, {"pattern", 208}, {"context", 209}, {"mask", 214}, {"confidence", 215}, {"max_len", 216}, {"tests", 217}},
 		spec: RuleSpec{
 			ID:          "health_plan_id",
 			Type:        "health_plan_id",
@@ -276,8 +276,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 218,
-		keys: []keyLine{{"id", 218}, {"type", 219}, {"description", 220}, {"pattern", 221}, {"context", 222}, {"mask", 226}, {"confidence", 227}, {"max_len", 228}, {"tests", 229}},
+		line: 221,
+		keys: []keyLine{{"id", 221}, {"type", 222}, {"description", 223}, {"pattern", 224}, {"context", 225}, {"mask", 229}, {"confidence", 230}, {"max_len", 231}, {"tests", 232}},
 		spec: RuleSpec{
 			ID:          "icd10",
 			Type:        "icd10",
@@ -298,8 +298,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 233,
-		keys: []keyLine{{"id", 233}, {"type", 234}, {"description", 235}, {"pattern", 236}, {"context", 237}, {"mask", 238}, {"confidence", 239}, {"max_len", 240}, {"tests", 241}},
+		line: 236,
+		keys: []keyLine{{"id", 236}, {"type", 237}, {"description", 238}, {"pattern", 239}, {"context", 240}, {"mask", 241}, {"confidence", 242}, {"max_len", 243}, {"tests", 244}},
 		spec: RuleSpec{
 			ID:          "ndc",
 			Type:        "ndc",
@@ -320,8 +320,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 245,
-		keys: []keyLine{{"id", 245}, {"type", 246}, {"description", 247}, {"pattern", 248}, {"context", 249}, {"mask", 253}, {"confidence", 254}, {"max_len", 255}, {"tests", 256}},
+		line: 248,
+		keys: []keyLine{{"id", 248}, {"type", 249}, {"description", 250}, {"pattern", 251}, {"context", 252}, {"mask", 256}, {"confidence", 257}, {"max_len", 258}, {"tests", 259}},
 		spec: RuleSpec{
 			ID:          "dob",
 			Type:        "dob",
@@ -342,8 +342,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 260,
-		keys: []keyLine{{"id", 260}, {"type", 261}, {"description", 262}, {"pattern", 263}, {"mask", 264}, {"confidence", 265}, {"max_len", 266}, {"tests", 267}},
+		line: 263,
+		keys: []keyLine{{"id", 263}, {"type", 264}, {"description", 265}, {"pattern", 266}, {"mask", 267}, {"confidence", 268}, {"max_len", 269}, {"tests", 270}},
 		spec: RuleSpec{
 			ID:          "phone",
 			Type:        "phone",
@@ -359,8 +359,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 271,
-		keys: []keyLine{{"id", 271}, {"type", 272}, {"description", 273}, {"pattern", 274}, {"context", 275}, {"mask", 279}, {"confidence", 280}, {"max_len", 281}, {"tests", 282}},
+		line: 274,
+		keys: []keyLine{{"id", 274}, {"type", 275}, {"description", 276}, {"pattern", 277}, {"context", 278}, {"mask", 282}, {"confidence", 283}, {"max_len", 284}, {"tests", 285}},
 		spec: RuleSpec{
 			ID:          "phone_bare",
 			Type:        "phone",
@@ -381,8 +381,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 286,
-		keys: []keyLine{{"id", 286}, {"type", 287}, {"description", 288}, {"pattern", 289}, {"mask", 290}, {"confidence", 291}, {"max_len", 292}, {"tests", 293}},
+		line: 289,
+		keys: []keyLine{{"id", 289}, {"type", 290}, {"description", 291}, {"pattern", 292}, {"mask", 293}, {"confidence", 294}, {"max_len", 295}, {"tests", 296}},
 		spec: RuleSpec{
 			ID:          "phone_intl",
 			Type:        "phone",
@@ -398,8 +398,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 297,
-		keys: []keyLine{{"id", 297}, {"type", 298}, {"description", 299}, {"pattern", 300}, {"keywords", 301}, {"max_len", 302}, {"mask", 303}, {"confidence", 304}, {"tests", 305}},
+		line: 300,
+		keys: []keyLine{{"id", 300}, {"type", 301}, {"description", 302}, {"pattern", 303}, {"keywords", 304}, {"max_len", 305}, {"mask", 306}, {"confidence", 307}, {"tests", 308}},
 		spec: RuleSpec{
 			ID:          "email",
 			Type:        "email",
@@ -416,8 +416,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 309,
-		keys: []keyLine{{"id", 309}, {"type", 310}, {"description", 311}, {"pattern", 312}, {"validator", 313}, {"mask", 314}, {"confidence", 315}, {"max_len", 316}, {"tests", 317}},
+		line: 312,
+		keys: []keyLine{{"id", 312}, {"type", 313}, {"description", 314}, {"pattern", 315}, {"validator", 316}, {"mask", 317}, {"confidence", 318}, {"max_len", 319}, {"tests", 320}},
 		spec: RuleSpec{
 			ID:          "iban",
 			Type:        "iban",
@@ -434,8 +434,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 321,
-		keys: []keyLine{{"id", 321}, {"type", 322}, {"description", 323}, {"pattern", 324}, {"validator", 325}, {"context", 326}, {"mask", 327}, {"confidence", 328}, {"max_len", 329}, {"tests", 330}},
+		line: 324,
+		keys: []keyLine{{"id", 324}, {"type", 325}, {"description", 326}, {"pattern", 327}, {"validator", 328}, {"context", 329}, {"mask", 330}, {"confidence", 331}, {"max_len", 332}, {"tests", 333}},
 		spec: RuleSpec{
 			ID:          "aba_routing",
 			Type:        "aba_routing",
@@ -457,8 +457,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 334,
-		keys: []keyLine{{"id", 334}, {"type", 335}, {"description", 336}, {"pattern", 337}, {"context", 338}, {"mask", 342}, {"confidence", 343}, {"max_len", 344}, {"tests", 345}},
+		line: 337,
+		keys: []keyLine{{"id", 337}, {"type", 338}, {"description", 339}, {"pattern", 340}, {"context", 341}, {"mask", 345}, {"confidence", 346}, {"max_len", 347}, {"tests", 348}},
 		spec: RuleSpec{
 			ID:          "bank_account",
 			Type:        "bank_account",
@@ -479,8 +479,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 349,
-		keys: []keyLine{{"id", 349}, {"type", 350}, {"description", 351}, {"pattern", 352}, {"action", 353}, {"mask", 354}, {"confidence", 355}, {"max_len", 356}, {"tests", 357}},
+		line: 352,
+		keys: []keyLine{{"id", 352}, {"type", 353}, {"description", 354}, {"pattern", 355}, {"action", 356}, {"mask", 357}, {"confidence", 358}, {"max_len", 359}, {"tests", 360}},
 		spec: RuleSpec{
 			ID:          "ip",
 			Type:        "ip",
@@ -497,8 +497,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 361,
-		keys: []keyLine{{"id", 361}, {"type", 362}, {"description", 363}, {"pattern", 364}, {"action", 365}, {"mask", 366}, {"confidence", 367}, {"max_len", 368}, {"tests", 369}},
+		line: 364,
+		keys: []keyLine{{"id", 364}, {"type", 365}, {"description", 366}, {"pattern", 367}, {"action", 368}, {"mask", 369}, {"confidence", 370}, {"max_len", 371}, {"tests", 372}},
 		spec: RuleSpec{
 			ID:          "ip6",
 			Type:        "ip",
@@ -515,8 +515,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 373,
-		keys: []keyLine{{"id", 373}, {"type", 374}, {"description", 375}, {"pattern", 376}, {"context", 377}, {"mask", 378}, {"confidence", 379}, {"max_len", 380}, {"tests", 381}},
+		line: 376,
+		keys: []keyLine{{"id", 376}, {"type", 377}, {"description", 378}, {"pattern", 379}, {"context", 380}, {"mask", 381}, {"confidence", 382}, {"max_len", 383}, {"tests", 384}},
 		spec: RuleSpec{
 			ID:          "passport",
 			Type:        "passport",
@@ -537,8 +537,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 385,
-		keys: []keyLine{{"id", 385}, {"type", 386}, {"description", 387}, {"pattern", 388}, {"context", 389}, {"mask", 393}, {"confidence", 394}, {"max_len", 395}, {"tests", 396}},
+		line: 388,
+		keys: []keyLine{{"id", 388}, {"type", 389}, {"description", 390}, {"pattern", 391}, {"context", 392}, {"mask", 396}, {"confidence", 397}, {"max_len", 398}, {"tests", 399}},
 		spec: RuleSpec{
 			ID:          "drivers_license",
 			Type:        "drivers_license",
@@ -559,8 +559,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 400,
-		keys: []keyLine{{"id", 400}, {"type", 401}, {"description", 402}, {"pattern", 403}, {"validator", 404}, {"mask", 405}, {"confidence", 406}, {"max_len", 407}, {"tests", 408}},
+		line: 403,
+		keys: []keyLine{{"id", 403}, {"type", 404}, {"description", 405}, {"pattern", 406}, {"validator", 407}, {"mask", 408}, {"confidence", 409}, {"max_len", 410}, {"tests", 411}},
 		spec: RuleSpec{
 			ID:          "vin",
 			Type:        "vin",
@@ -577,8 +577,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 412,
-		keys: []keyLine{{"id", 412}, {"type", 413}, {"description", 414}, {"pattern", 415}, {"context", 416}, {"mask", 417}, {"confidence", 418}, {"max_len", 419}, {"tests", 420}},
+		line: 415,
+		keys: []keyLine{{"id", 415}, {"type", 416}, {"description", 417}, {"pattern", 418}, {"context", 419}, {"mask", 420}, {"confidence", 421}, {"max_len", 422}, {"tests", 423}},
 		spec: RuleSpec{
 			ID:          "zip",
 			Type:        "zip",
@@ -599,8 +599,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 424,
-		keys: []keyLine{{"id", 424}, {"type", 425}, {"description", 426}, {"pattern", 427}, {"context", 428}, {"mask", 432}, {"confidence", 433}, {"max_len", 434}, {"tests", 435}},
+		line: 427,
+		keys: []keyLine{{"id", 427}, {"type", 428}, {"description", 429}, {"pattern", 430}, {"context", 431}, {"mask", 435}, {"confidence", 436}, {"max_len", 437}, {"tests", 438}},
 		spec: RuleSpec{
 			ID:          "address",
 			Type:        "address",
@@ -621,8 +621,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 439,
-		keys: []keyLine{{"id", 439}, {"type", 440}, {"description", 441}, {"pattern", 442}, {"context", 443}, {"mask", 447}, {"confidence", 448}, {"max_len", 449}, {"tests", 450}},
+		line: 442,
+		keys: []keyLine{{"id", 442}, {"type", 443}, {"description", 444}, {"pattern", 445}, {"context", 446}, {"mask", 450}, {"confidence", 451}, {"max_len", 452}, {"tests", 453}},
 		spec: RuleSpec{
 			ID:          "name",
 			Type:        "name",
@@ -643,8 +643,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 454,
-		keys: []keyLine{{"id", 454}, {"type", 455}, {"description", 456}, {"pattern", 457}, {"keywords", 458}, {"action", 459}, {"mask", 460}, {"confidence", 461}, {"tests", 462}},
+		line: 457,
+		keys: []keyLine{{"id", 457}, {"type", 458}, {"description", 459}, {"pattern", 460}, {"keywords", 461}, {"action", 462}, {"mask", 463}, {"confidence", 464}, {"tests", 465}},
 		spec: RuleSpec{
 			ID:          "url",
 			Type:        "url",

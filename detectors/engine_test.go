@@ -551,3 +551,22 @@ func TestCardTail(t *testing.T) {
 		t.Errorf("cvv disabled: types %q", types)
 	}
 }
+
+// TestSpanningDefaults pins which default rules read past their keywords
+// into plain words. A rule joins them when its pattern can match a space
+// and letters; each one makes every segment near its keywords longer to
+// scan (month names in the expiry pattern cost a tenth of the scan time
+// on chat), so a new one should be a decision, not a side effect.
+func TestSpanningDefaults(t *testing.T) {
+	e := mustCompile(t, Config{})
+	var got []string
+	for _, r := range e.all {
+		if r.spans {
+			got = append(got, r.ID)
+		}
+	}
+	want := []string{"mbi", "dob", "phone", "phone_bare", "iban", "address", "name", "url"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("rules that read past their keywords: %q, want %q", got, want)
+	}
+}

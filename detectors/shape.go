@@ -185,15 +185,12 @@ func deaShape(b []byte) bool {
 	return false
 }
 
-// expiryAt reports how a card expiry can start at b[i:]: a month name,
-// or one or two digits, an optional space and a date separator, or two
-// digits, a space and a digit.
+// expiryAt reports how a card expiry can start at b[i:]: one or two
+// digits, an optional space and a date separator, or two digits, a space
+// and a digit.
 func expiryAt(b []byte, i int) bool {
 	n := digitRun(b, i)
-	if n == 0 {
-		return monthAt(b, i)
-	}
-	if n > 2 {
+	if n < 1 || n > 2 {
 		return false
 	}
 	k := i + n
