@@ -565,7 +565,7 @@ func TestSpanningDefaults(t *testing.T) {
 			got = append(got, r.ID)
 		}
 	}
-	want := []string{"mbi", "dob", "phone", "phone_bare", "iban", "address", "name", "url"}
+	want := []string{"mbi", "dob", "phone", "phone_bare", "iban", "address", "name", "name_intro", "url"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("rules that read past their keywords: %q, want %q", got, want)
 	}
