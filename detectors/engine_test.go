@@ -570,3 +570,25 @@ func TestSpanningDefaults(t *testing.T) {
 		t.Fatalf("rules that read past their keywords: %q, want %q", got, want)
 	}
 }
+
+// TestContextStaysOnItsLine checks that a context word reads values on its
+// own line, or on the next when it ends its line, but not the numbers of
+// the next message.
+func TestContextStaysOnItsLine(t *testing.T) {
+	e := mustCompile(t, Config{})
+	tests := []struct {
+		text  string
+		types []string
+	}{
+		{"My name is on the account already.\nOrder 060-1234567-1234567 was refunded", nil},
+		{"That code expires soon.\n12/27 is when we meet", nil},
+		{"account number:\n123456789012", []string{"bank_account"}},
+		{"CVV\n123", []string{"cvv"}},
+		{"my account number is 123456789012", []string{"bank_account"}},
+	}
+	for _, tt := range tests {
+		if types := findTypes(t, e, tt.text, RedactOptions{}); !slices.Equal(types, tt.types) {
+			t.Errorf("%q: types %q, want %q", tt.text, types, tt.types)
+		}
+	}
+}

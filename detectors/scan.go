@@ -419,6 +419,9 @@ func (s *scanner) findNear(hits []hit, r *Rule, v *view, ctxWord bool, segStart 
 			ranges = appendRange(ranges, max(lo, h.s-r.maxLen), min(hi, h.e+r.maxLen))
 		case r.before > 0:
 			from, to := max(lo, h.e), min(hi, h.e+r.before+r.maxLen+1)
+			if from < to {
+				to = contextLine(v, from, to)
+			}
 			if to <= segStart {
 				// The caller drops values ending before the segment, and
 				// a value in a later window that starts this early is
@@ -456,6 +459,30 @@ func (s *scanner) findNear(hits []hit, r *Rule, v *view, ctxWord bool, segStart 
 		}
 	}
 	return out, false
+}
+
+// contextLine returns where the window [from, to) after a context word
+// ending at from must stop: at the end of the word's line, for a value on
+// a later line belongs to another message or sentence, unless nothing but
+// light punctuation follows the word on its line ("Card number:" on one
+// line, the number on the next).
+func contextLine(v *view, from, to int) int {
+	w := v.from(from).until(to)
+	b := w.b
+	k := 0
+	for k < len(b) && (b[k] == ' ' || b[k] == '\t' || b[k] == ':' || b[k] == '#' || b[k] == '-' || b[k] == '=' || b[k] == '.') {
+		k++
+	}
+	if k < len(b) && (b[k] == '\n' || b[k] == '\r') {
+		return to
+	}
+	for ; k < len(b); k++ {
+		if b[k] == '\n' || b[k] == '\r' {
+			end, _ := w.orig(k, k+1)
+			return end
+		}
+	}
+	return to
 }
 
 // mayStartAfter reports whether anchoredAt tries a value right after c:
