@@ -584,6 +584,7 @@ func TestContextStaysOnItsLine(t *testing.T) {
 		{"That code expires soon.\n12/27 is when we meet", nil},
 		{"account number:\n123456789012", []string{"bank_account"}},
 		{"CVV\n123", []string{"cvv"}},
+		{"What is your member ID?\nW123456789", []string{"health_plan_id"}},
 		{"my account number is 123456789012", []string{"bank_account"}},
 	}
 	for _, tt := range tests {

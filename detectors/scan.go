@@ -465,12 +465,13 @@ func (s *scanner) findNear(hits []hit, r *Rule, v *view, ctxWord bool, segStart 
 // ending at from must stop: at the end of the word's line, for a value on
 // a later line belongs to another message or sentence, unless nothing but
 // light punctuation follows the word on its line ("Card number:" on one
-// line, the number on the next).
+// line and the number on the next, or a question, "What is your member
+// ID?", and the answer).
 func contextLine(v *view, from, to int) int {
 	w := v.from(from).until(to)
 	b := w.b
 	k := 0
-	for k < len(b) && (b[k] == ' ' || b[k] == '\t' || b[k] == ':' || b[k] == '#' || b[k] == '-' || b[k] == '=' || b[k] == '.') {
+	for k < len(b) && (b[k] == ' ' || b[k] == '\t' || b[k] == ':' || b[k] == '#' || b[k] == '-' || b[k] == '=' || b[k] == '.' || b[k] == '?') {
 		k++
 	}
 	if k < len(b) && (b[k] == '\n' || b[k] == '\r') {
