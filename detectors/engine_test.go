@@ -585,6 +585,8 @@ func TestContextStaysOnItsLine(t *testing.T) {
 		{"account number:\n123456789012", []string{"bank_account"}},
 		{"CVV\n123", []string{"cvv"}},
 		{"What is your member ID?\nW123456789", []string{"health_plan_id"}},
+		{"Agent: and the routing number?\nMaria: 021000021", []string{"aba_routing"}},
+		{"The routing number is printed on checks, see the FAQ.\nOrder 021000021 shipped", nil},
 		{"my account number is 123456789012", []string{"bank_account"}},
 	}
 	for _, tt := range tests {

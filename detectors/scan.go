@@ -1,9 +1,11 @@
 package detectors
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // found is a finding before resolution, with what masking needs.
@@ -463,27 +465,33 @@ func (s *scanner) findNear(hits []hit, r *Rule, v *view, ctxWord bool, segStart 
 
 // contextLine returns where the window [from, to) after a context word
 // ending at from must stop: at the end of the word's line, for a value on
-// a later line belongs to another message or sentence, unless nothing but
-// light punctuation follows the word on its line ("Card number:" on one
-// line and the number on the next, or a question, "What is your member
-// ID?", and the answer).
+// a later line belongs to another message or sentence. The next line is
+// still the word's when what follows the word on its line is a label or a
+// question: nothing but punctuation ("Card number:"), or a few words with
+// no digits ending in ':' or '?' ("routing number?", "SSN on file?"). A
+// question's answer is the next message.
 func contextLine(v *view, from, to int) int {
 	w := v.from(from).until(to)
 	b := w.b
-	k := 0
-	for k < len(b) && (b[k] == ' ' || b[k] == '\t' || b[k] == ':' || b[k] == '#' || b[k] == '-' || b[k] == '=' || b[k] == '.' || b[k] == '?') {
-		k++
-	}
-	if k < len(b) && (b[k] == '\n' || b[k] == '\r') {
+	nl := bytes.IndexAny(b, "\n\r")
+	if nl < 0 {
 		return to
 	}
-	for ; k < len(b); k++ {
-		if b[k] == '\n' || b[k] == '\r' {
-			end, _ := w.orig(k, k+1)
-			return end
+	rest := bytes.TrimRight(b[:nl], " \t")
+	labelOnly, digits := true, false
+	for _, c := range rest {
+		switch {
+		case isDigit(c):
+			digits = true
+		case strings.IndexByte(" \t:#-=.?", c) < 0:
+			labelOnly = false
 		}
 	}
-	return to
+	if !digits && (labelOnly || len(rest) <= 24 && (rest[len(rest)-1] == ':' || rest[len(rest)-1] == '?')) {
+		return to
+	}
+	end, _ := w.orig(nl, nl+1)
+	return end
 }
 
 // mayStartAfter reports whether anchoredAt tries a value right after c:
