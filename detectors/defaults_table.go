@@ -90,7 +90,7 @@ var defaultsTable = [...]defaultRule{
 			ID:          "ssn",
 			Type:        "ssn",
 			Description: "US Social Security number written in three groups (SSA ranges checked)",
-			Pattern:     "(?:^|[^0-9])(?P<v>[0-9]{3}(?:[ .\\-/_]|\\s{1,2}) ?[0-9]{2}(?:[ .\\-/_]|\\s{1,2}) ?[0-9]{4})(?:[^0-9]|$)",
+			Pattern:     "(?:^|[^0-9])(?P<v>[0-9]{3} ?(?:[.\\-/_]|\\s{1,2}) ?[0-9]{2} ?(?:[.\\-/_]|\\s{1,2}) ?[0-9]{4})(?:[^0-9]|$)",
 			Context: ContextSpec{
 				Words:  []string{"ssn", "social security", "social sec", "ss#"},
 				Before: 40,
@@ -98,7 +98,7 @@ var defaultsTable = [...]defaultRule{
 			Validator: "ssn",
 			Mask:      "type_tag",
 			Tests: TestsSpec{
-				Match:   []string{"SSN 536-22-8741", "ssn:536 22 8741", "536.22.8741", "x536-22-8741y"},
+				Match:   []string{"SSN 536-22-8741", "ssn:536 22 8741", "536.22.8741", "x536-22-8741y", "ssn 536 - 22 - 8741"},
 				NoMatch: []string{"666-22-8741", "536-00-8741", "call 555-123-4567", "078-05-1120", "2024-01-15"},
 			},
 			Confidence: 0.9,
@@ -135,7 +135,7 @@ var defaultsTable = [...]defaultRule{
 			ID:          "itin",
 			Type:        "itin",
 			Description: "US Individual Taxpayer Identification Number (9XX-7X-XXXX and other ITIN ranges)",
-			Pattern:     "(?:^|[^0-9])(?P<v>9[0-9]{2}(?:[ .\\-/_]|\\s{1,2}) ?[0-9]{2}(?:[ .\\-/_]|\\s{1,2}) ?[0-9]{4})(?:[^0-9]|$)",
+			Pattern:     "(?:^|[^0-9])(?P<v>9[0-9]{2} ?(?:[.\\-/_]|\\s{1,2}) ?[0-9]{2} ?(?:[.\\-/_]|\\s{1,2}) ?[0-9]{4})(?:[^0-9]|$)",
 			Validator:   "itin",
 			Mask:        "type_tag",
 			Tests: TestsSpec{

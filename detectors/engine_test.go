@@ -158,6 +158,7 @@ func TestEvasions(t *testing.T) {
 		{"ssn full width", "５３６－２２－８７４１", "ssn"},
 		{"ssn glued", "ssn#536-22-8741.", "ssn"},
 		{"ssn line breaks", "536\n22\n8741", "ssn"},
+		{"ssn spaced dashes", "536 - 22 - 8741", "ssn"},
 		{"mbi lower case", "mbi 1eg4-te5-mk73", "mbi"},
 		{"email in brackets", "<jane@example.com>", "email"},
 		{"date of birth glued to a letter", "dob is3/14/85", "dob"},
