@@ -471,28 +471,68 @@ func (s *scanner) findNear(hits []hit, r *Rule, v *view, ctxWord bool, segStart 
 // no digits ending in ':' or '?' ("routing number?", "SSN on file?"). A
 // question's answer is the next message.
 func contextLine(v *view, from, to int) int {
-	w := v.from(from).until(to)
-	b := w.b
-	nl := bytes.IndexAny(b, "\n\r")
+	var b []byte
+	w := *v
+	if v.start == nil {
+		b = v.b[from-v.base : to-v.base]
+	} else {
+		w = v.from(from).until(to)
+		b = w.b
+	}
+	nl := bytes.IndexByte(b, '\n')
 	if nl < 0 {
 		return to
 	}
-	rest := bytes.TrimRight(b[:nl], " \t")
-	labelOnly, digits := true, false
+	rest := b[:nl]
+	for len(rest) > 0 && (rest[len(rest)-1] == ' ' || rest[len(rest)-1] == '\t' || rest[len(rest)-1] == '\r') {
+		rest = rest[:len(rest)-1]
+	}
+	labelOnly := true
 	for _, c := range rest {
-		switch {
-		case isDigit(c):
-			digits = true
-		case strings.IndexByte(" \t:#-=.?", c) < 0:
+		switch lineByte[c] {
+		case lineDigit:
+			return lineBreakAt(&w, v, b, nl, from)
+		case lineWord:
 			labelOnly = false
 		}
 	}
-	if !digits && (labelOnly || len(rest) <= 24 && (rest[len(rest)-1] == ':' || rest[len(rest)-1] == '?')) {
+	if labelOnly || len(rest) <= 24 && (rest[len(rest)-1] == ':' || rest[len(rest)-1] == '?') {
 		return to
+	}
+	return lineBreakAt(&w, v, b, nl, from)
+}
+
+// lineBreakAt returns the absolute position of b[nl], b being the window
+// of v (or of its part w) that starts at from.
+func lineBreakAt(w, v *view, b []byte, nl, from int) int {
+	if v.start == nil {
+		return from + nl
 	}
 	end, _ := w.orig(nl, nl+1)
 	return end
 }
+
+// Byte classes for contextLine: what may follow a context word on its
+// line for the next line to be read too.
+const (
+	lineLabel = iota // white space and label punctuation
+	lineWord         // anything else but digits
+	lineDigit
+)
+
+var lineByte = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case c >= '0' && c <= '9':
+			t[c] = lineDigit
+		case strings.IndexByte(" \t\r:#-=.?", byte(c)) >= 0:
+			t[c] = lineLabel
+		default:
+			t[c] = lineWord
+		}
+	}
+	return t
+}()
 
 // mayStartAfter reports whether anchoredAt tries a value right after c:
 // with a known guard, exactly when the guard takes c; without one, not
