@@ -491,7 +491,7 @@ func contextLine(v *view, from, to int) int {
 	for _, c := range rest {
 		switch lineByte[c] {
 		case lineDigit:
-			return lineBreakAt(&w, v, b, nl, from)
+			return lineBreakAt(&w, v, nl, from)
 		case lineWord:
 			labelOnly = false
 		}
@@ -499,12 +499,12 @@ func contextLine(v *view, from, to int) int {
 	if labelOnly || len(rest) <= 24 && (rest[len(rest)-1] == ':' || rest[len(rest)-1] == '?') {
 		return to
 	}
-	return lineBreakAt(&w, v, b, nl, from)
+	return lineBreakAt(&w, v, nl, from)
 }
 
-// lineBreakAt returns the absolute position of b[nl], b being the window
-// of v (or of its part w) that starts at from.
-func lineBreakAt(w, v *view, b []byte, nl, from int) int {
+// lineBreakAt returns the absolute position of the line break at index nl
+// of the window that starts at from: of v itself, or of its part w.
+func lineBreakAt(w, v *view, nl, from int) int {
 	if v.start == nil {
 		return from + nl
 	}
