@@ -155,13 +155,10 @@ func newACMatcher(keywords []string) *acMatcher {
 	}
 	m.next = next
 	m.rest = rest * int32(n)
-	m.starts = newNibbleTables(func(c byte) bool {
-		to := next[m.class[c]]
-		return to < 0 || (to != 0 && to != m.rest)
-	})
+	m.starts = newNibbleTables(m.leavesRoot)
 	m.asciiStarts = true
 	for c := 128; c < 256; c++ {
-		if to := next[m.class[c]]; to < 0 || (to != 0 && to != m.rest) {
+		if m.leavesRoot(byte(c)) {
 			m.asciiStarts = false
 		}
 	}
@@ -174,6 +171,13 @@ func newACMatcher(keywords []string) *acMatcher {
 		}
 	}
 	return m
+}
+
+// leavesRoot reports whether the automaton, at its root, reads c into a
+// keyword state or finds a keyword.
+func (m *acMatcher) leavesRoot(c byte) bool {
+	to := m.next[m.class[c]]
+	return to < 0 || (to != 0 && to != m.rest)
 }
 
 // outBit marks a transition into a state with output.

@@ -227,8 +227,14 @@ func (m *acMatcher) pairEnds(p []byte, at int) bool {
 	if at+1 >= len(p) {
 		return false
 	}
-	st := m.pairNext[int(m.class[p[at]])*m.nclass+int(m.class[p[at+1]])]
+	st := m.afterPair(p, at)
 	return st == 0 || st == m.rest
+}
+
+// afterPair returns the automaton's row after it reads p[at] and p[at+1]
+// from its root (outBit set if it found a keyword on the way).
+func (m *acMatcher) afterPair(p []byte, at int) int32 {
+	return m.pairNext[int(m.class[p[at]])*m.nclass+int(m.class[p[at+1]])]
 }
 
 // runFrom runs the automaton from its root over p[at:], p[at] a starting
@@ -239,7 +245,7 @@ func (m *acMatcher) runFrom(p []byte, at int) (int, bool) {
 		return len(p), false
 	}
 	next, class, rest := m.next, &m.class, m.rest
-	st := m.pairNext[int(class[p[at]])*m.nclass+int(class[p[at+1]])]
+	st := m.afterPair(p, at)
 	for k := at + 1; ; {
 		if st < 0 {
 			return k, false

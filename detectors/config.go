@@ -536,18 +536,11 @@ func guardBytes(re *syntax.Regexp, g int) *[256]bool {
 // tried anyway); ok is false for the assertions it does not model.
 func lastBytes(re *syntax.Regexp, set *[256]bool) (nullable, ok bool) {
 	addRange := func(lo, hi rune, fold bool) {
-		for r := lo; r <= hi && r < 128; r++ {
-			set[r] = true
-			if fold && r|0x20 >= 'a' && r|0x20 <= 'z' {
-				set[r^0x20] = true
-			}
-		}
-		if hi >= 128 || fold {
-			// Beyond ASCII, and the non-ASCII forms (?i) folds in: a
-			// UTF-8 sequence ends with a byte of 0x80 or more.
-			for b := 0x80; b < 256; b++ {
-				set[b] = true
-			}
+		addByteRange(set, lo, hi, fold)
+		if fold {
+			// The non-ASCII forms (?i) folds in: a UTF-8 sequence ends
+			// with a byte of 0x80 or more.
+			addByteRange(set, 0x80, 0x80, false)
 		}
 	}
 	switch re.Op {
@@ -747,19 +740,7 @@ func findCapture(re *syntax.Regexp, g int) *syntax.Regexp {
 // reports whether re can match the empty string (then what follows counts
 // too). Non-ASCII first characters mark every byte >= 0x80.
 func firstBytes(re *syntax.Regexp, set *[256]bool) bool {
-	addRange := func(lo, hi rune, fold bool) {
-		for r := lo; r <= hi && r < 128; r++ {
-			set[r] = true
-			if fold && r|0x20 >= 'a' && r|0x20 <= 'z' {
-				set[r^0x20] = true
-			}
-		}
-		if hi >= 128 {
-			for b := 0x80; b < 256; b++ {
-				set[b] = true
-			}
-		}
-	}
+	addRange := func(lo, hi rune, fold bool) { addByteRange(set, lo, hi, fold) }
 	switch re.Op {
 	case syntax.OpLiteral:
 		if len(re.Rune) == 0 {
@@ -878,4 +859,21 @@ func (c Config) timeout() (time.Duration, error) {
 		return defaultTimeout, fmt.Errorf("%sdetectors: rule_timeout: %v: want more than 0, at most %v", c.Pos.At("rule_timeout"), c.RuleTimeout, maxTimeout)
 	}
 	return c.RuleTimeout, nil
+}
+
+// addByteRange adds to set the ASCII runes from lo to hi (with their other
+// case when fold), and every byte of 0x80 or more when the range goes
+// beyond ASCII: all a UTF-8 sequence can start or end with.
+func addByteRange(set *[256]bool, lo, hi rune, fold bool) {
+	for r := lo; r <= hi && r < 128; r++ {
+		set[r] = true
+		if fold && r|0x20 >= 'a' && r|0x20 <= 'z' {
+			set[r^0x20] = true
+		}
+	}
+	if hi >= 128 {
+		for b := 0x80; b < 256; b++ {
+			set[b] = true
+		}
+	}
 }

@@ -289,6 +289,12 @@ func build(rules []*Rule, actions map[string]Action) *Engine {
 			if len(r.keywords) == 0 && !r.ctxRequired {
 				e.freeRules = append(e.freeRules, r)
 			}
+			switch {
+			case r.ID == "card_expiry" && e.tailExpiry == nil:
+				e.tailExpiry = r
+			case r.ID == "cvv" && e.tailCVV == nil:
+				e.tailCVV = r
+			}
 		}
 		for _, kw := range r.keywords {
 			words = append(words, kw)
@@ -311,14 +317,6 @@ func build(rules []*Rule, actions map[string]Action) *Engine {
 			if r.after > 0 {
 				e.maxAfter = max(e.maxAfter, r.after+maxKeyword)
 			}
-		}
-	}
-	for _, r := range e.rules {
-		switch {
-		case r.ID == "card_expiry" && e.tailExpiry == nil:
-			e.tailExpiry = r
-		case r.ID == "cvv" && e.tailCVV == nil:
-			e.tailCVV = r
 		}
 	}
 	e.ac = newACMatcher(words)

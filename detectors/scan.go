@@ -330,8 +330,8 @@ func (s *scanner) scanSegment(sg segment) {
 		o := s.e.kwOwner[h.kw]
 		s.kwNear[o.rule], s.ctxNear[o.rule] = false, false
 	}
-	for i, n := firstFind, len(s.finds); i < n; i++ {
-		if f := s.finds[i]; f.rule.scanner == "card" && !sg.all {
+	for i, n := firstFind, len(s.finds); i < n && !sg.all; i++ {
+		if f := s.finds[i]; f.rule.scanner == "card" {
 			s.cardTail(&isl, f.s, f.e, sg)
 		}
 	}
