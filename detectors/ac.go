@@ -18,6 +18,7 @@ type acMatcher struct {
 	lens   []int     // keyword index -> length in bytes
 	first  []bool    // keyword index -> starts with an ASCII letter
 	last   []bool    // keyword index -> ends with an ASCII letter
+	island []bool    // keyword index -> its word is an island (default true)
 	rest   int32     // row of the state after a letter with no keyword under way
 	// starts holds the bytes below 0x80 on which the automaton leaves its
 	// root for a keyword state, for the partitioner's block pass.
@@ -45,6 +46,7 @@ func newACMatcher(keywords []string) *acMatcher {
 		m.lens = append(m.lens, len(kw))
 		m.first = append(m.first, letterByte(kw[0]))
 		m.last = append(m.last, letterByte(kw[len(kw)-1]))
+		m.island = append(m.island, true)
 		for i := 0; i < len(kw); i++ {
 			c := lower(kw[i])
 			if m.class[c] <= 1 {

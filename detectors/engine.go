@@ -43,6 +43,9 @@ type Engine struct {
 	tailExpiry, tailCVV *Rule
 	actions             map[string]Action
 	strict              *Rule
+	// wholeWindows scans a context word's whole window from every segment
+	// near it, for tests that compare with the narrowed scan.
+	wholeWindows bool
 
 	ac        *acMatcher
 	kwLook    []int // per keyword: how far past a segment holding it to scan
@@ -320,6 +323,12 @@ func build(rules []*Rule, actions map[string]Action) *Engine {
 		}
 	}
 	e.ac = newACMatcher(words)
+	// A context word of a rule whose values are not words is no island
+	// of its own: its values begin in islands of their own, whose
+	// segments look back at it, and its segment would scan nothing.
+	for kw, o := range e.kwOwner {
+		e.ac.island[kw] = !o.ctx || e.all[o.rule].spans
+	}
 	e.maxBefore = maxBefore
 	e.maxBack = lookAround + maxBefore + maxKeyword + 1
 	return e

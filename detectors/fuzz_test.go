@@ -3,6 +3,7 @@ package detectors
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,7 +24,19 @@ func FuzzRedact(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	wide := wideEngine(f)
 	f.Fuzz(func(t *testing.T, text []byte) {
+		got, err := e.Find(context.Background(), text, RedactOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := wide.Find(context.Background(), text, RedactOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("findings %+v, with every context word an island %+v", got, want)
+		}
 		for _, strict := range []bool{false, true} {
 			out, fs, err := e.Redact(context.Background(), text, RedactOptions{Strict: strict})
 			if err != nil {

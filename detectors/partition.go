@@ -282,7 +282,7 @@ func (pt *partitioner) confirm(nextLetter bool) {
 			continue
 		}
 		pt.hits = append(pt.hits, h)
-		if pt.inWord {
+		if pt.inWord && pt.ac.island[h.kw] {
 			pt.wflags |= fHit
 		}
 	}

@@ -2,11 +2,14 @@ package detectors
 
 import (
 	"bytes"
+	"context"
 	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // partitionOf feeds text to a partitioner in the given chunk sizes
@@ -134,4 +137,77 @@ func FuzzBlockPass(f *testing.F) {
 		checkBlockPass(t, e.ac, text, nil)
 		checkBlockPass(t, e.ac, text, []int{int(chunk)})
 	})
+}
+
+// TestValuesBeginInIslands holds two choices that rest on the values of a
+// rule that are not words beginning inside an island: the partitioner
+// makes no island of such a rule's context words, and a segment tries
+// such a rule's values only in its own island. Every text must give the
+// findings of an engine where every keyword and context word is an
+// island and every segment scans the whole window of each context word
+// near it. The texts put each context word at many distances from sample
+// values of its rule, with other words, separators and line breaks
+// between.
+func TestValuesBeginInIslands(t *testing.T) {
+	narrow := mustCompile(t, Config{})
+	wide := wideEngine(t)
+	texts := shapeSamples(t)
+	texts = append(texts, string(chatText(16<<10)), string(transcriptText(16<<10)))
+	var doc struct{ Rules []RuleSpec }
+	if err := yaml.Unmarshal(DefaultRulesYAML(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	fillers := []string{"", " ", "  ", ": ", " is ", " on file: ", " - ", "\n", " the one you have\n", ", ok ", " and my order #4821 ", " (new) ", "/", " card "}
+	r := rand.New(rand.NewPCG(7, 11))
+	for _, spec := range doc.Rules {
+		if len(spec.Context.Words) == 0 || len(spec.Tests.Match) == 0 {
+			continue
+		}
+		for _, word := range spec.Context.Words {
+			for range 12 {
+				value := spec.Tests.Match[r.IntN(len(spec.Tests.Match))]
+				fill := fillers[r.IntN(len(fillers))]
+				pad := strings.Repeat("word ", r.IntN(14))
+				texts = append(texts,
+					word+fill+pad+value,
+					value+fill+pad+word,
+					strings.ToUpper(word)+fill+value+fill+value,
+					"hi "+word+fill+"\n"+pad+value+" thanks",
+					word+value+" "+word+" "+pad+value)
+			}
+		}
+	}
+	ctx := context.Background()
+	for _, text := range texts {
+		got, err := narrow.Find(ctx, []byte(text), RedactOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := wide.Find(ctx, []byte(text), RedactOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("on %q:\nnarrow %+v\n  wide %+v", text, got, want)
+		}
+	}
+}
+
+// wideEngine compiles the defaults with every keyword and context word an
+// island and whole context windows scanned from every segment.
+func wideEngine(t testing.TB) *Engine {
+	t.Helper()
+	wide := mustCompile(t, Config{})
+	wide.wholeWindows = true
+	quiet := 0
+	for kw := range wide.ac.island {
+		if !wide.ac.island[kw] {
+			wide.ac.island[kw] = true
+			quiet++
+		}
+	}
+	if quiet == 0 {
+		t.Fatal("every context word makes an island: the expiry words should not")
+	}
+	return wide
 }

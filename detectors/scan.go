@@ -270,9 +270,9 @@ func (s *scanner) scanSegment(sg segment) {
 		var timedOut bool
 		switch {
 		case r.ctxRequired:
-			s.spans, timedOut = s.findNear(hits, r, v, true, sg.a)
+			s.spans, timedOut = s.findNear(hits, r, v, true, sg.a, span{iw0, iend})
 		case len(r.keywords) > 0 && r.rx2 == nil:
-			s.spans, timedOut = s.findNear(hits, r, v, false, sg.a)
+			s.spans, timedOut = s.findNear(hits, r, v, false, sg.a, span{iw0, iend})
 		default:
 			s.spans, timedOut = r.find(v, s.spans[:0])
 		}
@@ -396,7 +396,9 @@ func (s *scanner) at(pos int) byte { return s.buf[pos-s.bufBase] }
 //
 // A rule whose values may be words is scanned past the end of the segment
 // holding its context word; later segments leave that word's values to it.
-func (s *scanner) findNear(hits []hit, r *Rule, v *view, ctxWord bool, segStart int) ([]span, bool) {
+// The values of any other rule begin inside an island: island is the
+// segment's, and the segments of other islands try theirs.
+func (s *scanner) findNear(hits []hit, r *Rule, v *view, ctxWord bool, segStart int, island span) ([]span, bool) {
 	lo, hi := v.origStart(), v.origEnd()
 	ranges := s.ranges[:0]
 	out := s.spans[:0]
@@ -434,7 +436,11 @@ func (s *scanner) findNear(hits []hit, r *Rule, v *view, ctxWord bool, segStart 
 				// Try the anchored pattern at each byte of the before
 				// window that can begin a value (and one byte earlier,
 				// for patterns that start with a guard).
-				out = s.anchoredAt(r, v, from, min(to, h.e+r.before+1), to, out)
+				first, upto := from, min(to, h.e+r.before+1)
+				if !r.spans && !s.e.wholeWindows {
+					first, upto = max(first, island.s), min(upto, island.e)
+				}
+				out = s.anchoredAt(r, v, from, first, upto, to, out)
 				continue
 			}
 			ranges = appendRange(ranges, from, to)
@@ -545,16 +551,18 @@ func (r *Rule) mayStartAfter(c byte) bool {
 	return !r.first[c]
 }
 
-// anchoredAt runs r's anchored pattern at each position of [from, upto)
+// anchoredAt runs r's anchored pattern at each position of [first, upto)
 // (absolute, in an ASCII view) where a value can start, on text up to to.
-func (s *scanner) anchoredAt(r *Rule, v *view, from, upto, to int, out []span) []span {
-	if from >= to {
+// A value may start right after its context word, which ends at ctxEnd,
+// whatever the word's last byte.
+func (s *scanner) anchoredAt(r *Rule, v *view, ctxEnd, first, upto, to int, out []span) []span {
+	if first >= to {
 		return out
 	}
 	b := v.b[:to-v.base]
-	for p := from; p < upto; p++ {
+	for p := first; p < upto; p++ {
 		i := p - v.base
-		if !r.first[b[i]] || p > from && !r.mayStartAfter(b[i-1]) {
+		if !r.first[b[i]] || p > ctxEnd && !r.mayStartAfter(b[i-1]) {
 			continue
 		}
 		q := i

@@ -51,8 +51,8 @@ func checkShapes(t *testing.T, rules []*Rule, b []byte) {
 		}
 		if r.shapeAt != nil && r.anchored != nil && r.first != nil {
 			var s scanner
-			got := s.anchoredAt(r, v, 0, len(b), len(b), nil)
-			want := s.anchoredAt(&bare, v, 0, len(b), len(b), nil)
+			got := s.anchoredAt(r, v, 0, 0, len(b), len(b), nil)
+			want := s.anchoredAt(&bare, v, 0, 0, len(b), len(b), nil)
 			if !slices.Equal(got, want) {
 				t.Fatalf("rule %s: positional shape check changes spans on %q: %v, want %v", r.ID, b, got, want)
 			}
