@@ -43,8 +43,9 @@ type Engine struct {
 	tailExpiry, tailCVV *Rule
 	actions             map[string]Action
 	strict              *Rule
-	// wholeWindows scans a context word's whole window from every segment
-	// near it, for tests that compare with the narrowed scan.
+	// wholeWindows runs a rule in every segment near one of its context
+	// words and scans the word's whole window, for tests that compare
+	// with the narrowed scan.
 	wholeWindows bool
 
 	ac        *acMatcher

@@ -139,9 +139,10 @@ func FuzzBlockPass(f *testing.F) {
 	})
 }
 
-// TestValuesBeginInIslands holds two choices that rest on the values of a
+// TestValuesBeginInIslands holds three choices that rest on the values of a
 // rule that are not words beginning inside an island: the partitioner
-// makes no island of such a rule's context words, and a segment tries
+// makes no island of such a rule's context words, a segment runs such a
+// rule only when one of its context words reaches the island, and tries
 // such a rule's values only in its own island. Every text must give the
 // findings of an engine where every keyword and context word is an
 // island and every segment scans the whole window of each context word

@@ -228,7 +228,15 @@ func (s *scanner) scanSegment(sg segment) {
 		case !o.ctx && h.e >= w0 && h.e <= w1:
 			s.kwNear[o.rule] = true
 			near = true
-		case o.ctx && h.e >= w0-r.before && (h.e < w1 || r.after > 0 && h.e <= w1+r.after+maxKeyword):
+		case !o.ctx:
+		case !r.spans && r.after == 0 && !s.e.wholeWindows:
+			// Values that are not words begin in the island: the word
+			// must come before it, and its window reach it.
+			if h.e <= iend && h.e+r.before >= iw0 {
+				s.ctxNear[o.rule] = true
+				near = true
+			}
+		case h.e >= w0-r.before && (h.e < w1 || r.after > 0 && h.e <= w1+r.after+maxKeyword):
 			// A context word that ends past the view serves only rules
 			// that look for context after their values.
 			s.ctxNear[o.rule] = true
