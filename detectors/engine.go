@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -37,7 +38,10 @@ type Engine struct {
 	all       []*Rule // every enabled rule, in order
 	rules     []*Rule // rules that run on islands
 	freeRules []*Rule // of those, the ones that need no keyword or context word
-	lineRules []*Rule // configured rules without keywords: all text
+	// minFreeLen is the fewest bytes a value of a free rule takes: the
+	// least prefilter length.
+	minFreeLen int
+	lineRules  []*Rule // configured rules without keywords: all text
 	// The expiry and security code rules, when enabled: a card finding
 	// is their context for the values right after it (see cardtail.go).
 	tailExpiry, tailCVV *Rule
@@ -282,6 +286,7 @@ func build(rules []*Rule, actions map[string]Action) *Engine {
 	e.kwLook = make([]int, 0, n)
 	e.kwOwner = make([]kwOwner, 0, n)
 	e.all = make([]*Rule, 0, len(rules))
+	e.minFreeLen = math.MaxInt
 	maxBefore := 0
 	for i, r := range rules {
 		r.idx = i
@@ -292,6 +297,7 @@ func build(rules []*Rule, actions map[string]Action) *Engine {
 			e.rules = append(e.rules, r)
 			if len(r.keywords) == 0 && !r.ctxRequired {
 				e.freeRules = append(e.freeRules, r)
+				e.minFreeLen = min(e.minFreeLen, r.pre.length)
 			}
 			switch {
 			case r.ID == "card_expiry" && e.tailExpiry == nil:

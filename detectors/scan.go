@@ -204,11 +204,6 @@ func (s *scanner) scanSegment(sg segment) {
 	if sg.forcedStart {
 		iw0 = w0
 	}
-	isl := newView(s.buf[iw0-s.bufBase:iend-s.bufBase], iw0)
-	var ext view // built when a rule needs it
-	var stIsl, stExt textStats
-	stIsl.of(isl.b)
-	extBuilt, extReady := false, false
 	rules := s.e.rules
 	if sg.all {
 		rules = s.e.lineRules
@@ -245,9 +240,17 @@ func (s *scanner) scanSegment(sg segment) {
 	}
 	if !near && !sg.all {
 		// No keyword or context word near enough: only these rules can
-		// match.
+		// match, and not in an island shorter than all their values.
+		if iend-iw0 < s.e.minFreeLen && !s.opts.Strict {
+			return
+		}
 		rules = s.e.freeRules
 	}
+	isl := newView(s.buf[iw0-s.bufBase:iend-s.bufBase], iw0)
+	var ext view // built when a rule needs it
+	var stIsl, stExt textStats
+	stIsl.of(isl.b)
+	extBuilt, extReady := false, false
 	firstFind := len(s.finds)
 	for _, r := range rules {
 		if len(r.keywords) > 0 && !s.kwNear[r.idx] {
