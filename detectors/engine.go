@@ -6,7 +6,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -38,10 +37,10 @@ type Engine struct {
 	all       []*Rule // every enabled rule, in order
 	rules     []*Rule // rules that run on islands
 	freeRules []*Rule // of those, the ones that need no keyword or context word
-	// minFreeLen is the fewest bytes a value of a free rule takes: the
-	// least prefilter length.
-	minFreeLen int
-	lineRules  []*Rule // configured rules without keywords: all text
+	// freeByLen[n] holds the free rules whose values can fit in n bytes
+	// (by their prefilter length); the last entry holds them all.
+	freeByLen [][]*Rule
+	lineRules []*Rule // configured rules without keywords: all text
 	// The expiry and security code rules, when enabled: a card finding
 	// is their context for the values right after it (see cardtail.go).
 	tailExpiry, tailCVV *Rule
@@ -286,7 +285,6 @@ func build(rules []*Rule, actions map[string]Action) *Engine {
 	e.kwLook = make([]int, 0, n)
 	e.kwOwner = make([]kwOwner, 0, n)
 	e.all = make([]*Rule, 0, len(rules))
-	e.minFreeLen = math.MaxInt
 	maxBefore := 0
 	for i, r := range rules {
 		r.idx = i
@@ -297,7 +295,6 @@ func build(rules []*Rule, actions map[string]Action) *Engine {
 			e.rules = append(e.rules, r)
 			if len(r.keywords) == 0 && !r.ctxRequired {
 				e.freeRules = append(e.freeRules, r)
-				e.minFreeLen = min(e.minFreeLen, r.pre.length)
 			}
 			switch {
 			case r.ID == "card_expiry" && e.tailExpiry == nil:
@@ -330,6 +327,18 @@ func build(rules []*Rule, actions map[string]Action) *Engine {
 		}
 	}
 	e.ac = newACMatcher(words)
+	longest := 0
+	for _, r := range e.freeRules {
+		longest = max(longest, r.pre.length)
+	}
+	e.freeByLen = make([][]*Rule, longest+1)
+	for n := range e.freeByLen {
+		for _, r := range e.freeRules {
+			if r.pre.length <= n {
+				e.freeByLen[n] = append(e.freeByLen[n], r)
+			}
+		}
+	}
 	// A context word of a rule whose values are not words is no island
 	// of its own: its values begin in islands of their own, whose
 	// segments look back at it, and its segment would scan nothing.

@@ -239,12 +239,12 @@ func (s *scanner) scanSegment(sg segment) {
 		}
 	}
 	if !near && !sg.all {
-		// No keyword or context word near enough: only these rules can
-		// match, and not in an island shorter than all their values.
-		if iend-iw0 < s.e.minFreeLen && !s.opts.Strict {
+		// No keyword or context word near enough: only the rules that
+		// need none can match, and only those whose values fit.
+		rules = s.e.freeByLen[min(iend-iw0, len(s.e.freeByLen)-1)]
+		if len(rules) == 0 && !s.opts.Strict {
 			return
 		}
-		rules = s.e.freeRules
 	}
 	isl := newView(s.buf[iw0-s.bufBase:iend-s.bufBase], iw0)
 	var ext view // built when a rule needs it
