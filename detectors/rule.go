@@ -82,8 +82,13 @@ func (r *Rule) find(v *view, dst []span) ([]span, bool) {
 		if r.shapeWhole != nil && !r.shapeWhole(b) {
 			return dst, false
 		}
-		pos := 0
-		for pos <= len(b) {
+		// An empty rest holds no value, and the shape check, true of the
+		// whole, may be false of what follows a value: each run of the
+		// pattern costs far more than the check.
+		for pos := 0; pos < len(b); {
+			if pos > 0 && r.shapeWhole != nil && !r.shapeWhole(b[pos:]) {
+				break
+			}
 			loc := r.re2.FindSubmatchIndex(b[pos:])
 			if loc == nil {
 				break
