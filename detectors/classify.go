@@ -122,66 +122,35 @@ func (pt *partitioner) blockPass(p []byte, i, base int) int {
 		// Where the automaton can leave its root: a starting byte that
 		// is not a letter, or a starting letter after a non-letter.
 		entries := m.start&^letters | m.start&letters&^(letters<<1)
-		if !pt.open && allInert(&m, nonSpace, wordStarts, goodEnds, noLowerEnds, limit) {
-			// The common case, ordinary talk: nothing to do but look
-			// for keywords.
-			for e := entries & validBits(limit); e != 0; e &= e - 1 {
-				at := pos + bits.TrailingZeros64(e)
-				if at <= acEnd {
-					continue
-				}
-				if ac.pairEnds(p, at) {
-					acEnd = at + 1
-					continue
-				}
-				end, ok := ac.runFrom(p, at)
-				if !ok {
-					return pos + startOfWord(wordStarts, at-pos)
-				}
-				acEnd = end
-			}
-			pos += limit
-			continue
-		}
-		for starts := wordStarts & validBits(limit); starts != 0; starts &= starts - 1 {
-			ws := bits.TrailingZeros64(starts)
-			we := ws + bits.TrailingZeros64(^nonSpace>>ws) // the white space after the word
-			pt.closeGap(base + pos + ws - 1)
-			// The loop of the common case above, for this word. It stays
-			// written out twice: as a function, called per word, it
-			// cost 3-4% on chat text.
-			for e := entries & (validBits(we) &^ validBits(ws)); e != 0; e &= e - 1 {
-				at := pos + bits.TrailingZeros64(e)
-				if at <= acEnd {
-					continue
-				}
-				if ac.pairEnds(p, at) {
-					acEnd = at + 1
-					continue
-				}
-				end, ok := ac.runFrom(p, at)
-				if !ok {
-					return pos + ws
-				}
-				acEnd = end
-			}
-			inert := goodEnds>>we&1 != 0 &&
-				(noLowerEnds>>we&1 == 0 || bits.OnesCount64(m.upper&validBits(we)>>ws) == 1)
-			start, end := base+pos+ws, base+pos+we
-			switch {
-			case inert:
-				if pt.open {
-					pt.emit(pt.islEnd, false)
-					pt.open = false
-				}
+		// Keywords first: the byte loop reads from the word where the
+		// automaton may find one, and the words before it are settled
+		// below.
+		settle, stopped := limit, false
+		for e := entries & validBits(limit); e != 0; e &= e - 1 {
+			at := pos + bits.TrailingZeros64(e)
+			if at <= acEnd {
 				continue
-			case !pt.open:
-				pt.open, pt.islStart, pt.forcedStart = true, start, false
-			case start-pt.islStart >= softCap:
-				pt.emit(pt.islEnd, true)
-				pt.islStart, pt.forcedStart = start, true
 			}
-			pt.islEnd = end
+			if ac.pairEnds(p, at) {
+				acEnd = at + 1
+				continue
+			}
+			end, ok := ac.runFrom(p, at)
+			if !ok {
+				settle, stopped = startOfWord(wordStarts, at-pos), true
+				break
+			}
+			acEnd = end
+		}
+		// The white space after each word to settle; in ordinary talk
+		// every word is inert and no island is open: nothing to do.
+		ends := m.space & (nonSpace << 1) & validBits(settle)
+		if pt.open || ends&^(goodEnds&^noLowerEnds) != 0 {
+			pt.settleWords(&m, base+pos, wordStarts, ends&^goodEnds, ends&goodEnds&noLowerEnds, settle)
+		}
+		if stopped {
+			pt.closeGap(base + pos + settle - 1)
+			return pos + settle
 		}
 		pos += limit
 	}
@@ -189,20 +158,46 @@ func (pt *partitioner) blockPass(p []byte, i, base int) int {
 	return len(p)
 }
 
-// allInert reports whether every word ending before limit is inert.
-func allInert(m *blockMasks, nonSpace, wordStarts, goodEnds, noLowerEnds uint64, limit int) bool {
-	ends := m.space & (nonSpace << 1) & validBits(limit)
-	if ends&^goodEnds != 0 {
-		return false
-	}
-	for nl := ends & noLowerEnds; nl != 0; nl &= nl - 1 {
+// settleWords opens and closes islands for the words of a window, at
+// absolute position abs, that start before limit: the words before limit
+// that end at bad have a byte that is not allowed, and those that end at
+// noLower have no lower-case letter (inert with exactly one capital).
+// Only words that are not inert change the islands, and an inert word
+// closes an open one.
+func (pt *partitioner) settleWords(m *blockMasks, abs int, wordStarts, bad, noLower uint64, limit int) {
+	notInert := bad
+	for nl := noLower; nl != 0; nl &= nl - 1 {
 		we := bits.TrailingZeros64(nl)
 		ws := startOfWord(wordStarts, we-1)
 		if bits.OnesCount64(m.upper&validBits(we)>>ws) != 1 {
-			return false
+			notInert |= 1 << we
 		}
 	}
-	return true
+	settled := 0 // the words before settled are done
+	for ni := notInert; ni != 0; ni &= ni - 1 {
+		we := bits.TrailingZeros64(ni)
+		ws := startOfWord(wordStarts, we-1)
+		if pt.open && wordStarts&validBits(ws)&^validBits(settled) != 0 {
+			// An inert word came after the island.
+			pt.emit(pt.islEnd, false)
+			pt.open = false
+		}
+		pt.closeGap(abs + ws - 1)
+		start, end := abs+ws, abs+we
+		switch {
+		case !pt.open:
+			pt.open, pt.islStart, pt.forcedStart = true, start, false
+		case start-pt.islStart >= softCap:
+			pt.emit(pt.islEnd, true)
+			pt.islStart, pt.forcedStart = start, true
+		}
+		pt.islEnd = end
+		settled = we
+	}
+	if pt.open && wordStarts&validBits(limit)&^validBits(settled) != 0 {
+		pt.emit(pt.islEnd, false)
+		pt.open = false
+	}
 }
 
 // closeGap closes the open island if the white space after it, up to and

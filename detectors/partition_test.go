@@ -101,6 +101,15 @@ func TestBlockPassMatchesByteLoop(t *testing.T) {
 		text := strings.Repeat("7", pad+1) + " " + strings.Repeat("12345678 ", 130)
 		checkBlockPass(t, e.ac, []byte(text), nil)
 	}
+	// White space as long as gapCap, give or take, between an island
+	// and a word the byte loop reads (a keyword) or the block pass does.
+	for pad := gapCap - 3; pad <= gapCap+3; pad++ {
+		for _, next := range []string{"card ok ", "dob ok ", "x9 ok ", "ok fine "} {
+			text := "4111 " + strings.Repeat(" ", pad) + next + strings.Repeat("\n", pad) + "12 " + next
+			checkBlockPass(t, e.ac, []byte(text), nil)
+			checkBlockPass(t, e.ac, []byte(text), []int{100})
+		}
+	}
 	// Random words from a small vocabulary of keywords, parts of
 	// keywords, inert and non-inert words, with random separators.
 	vocab := []string{"my", "name", "is", "card", "car", "dob", "do", "date", "of", "birth", "member", "id",
