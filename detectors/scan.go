@@ -49,6 +49,8 @@ type scanner struct {
 	hitHint [2]int // where the last hitsBetween of each caller started
 	kwNear  []bool // per rule, for the segment being scanned
 	ctxNear []bool
+	flagged []int   // the rules with a keyword or context word near it
+	cand    []*Rule // the rules it runs
 	nseg    int
 }
 
@@ -74,7 +76,7 @@ func (e *Engine) getScanner(opts RedactOptions) *scanner {
 	*s = scanner{
 		e: e, opts: opts,
 		segs: old.segs[:0], finds: old.finds[:0], groups: old.groups[:0], norm: old.norm[:0], joined: old.joined[:0], spans: old.spans[:0], ranges: old.ranges[:0],
-		kwNear: old.kwNear, ctxNear: old.ctxNear,
+		kwNear: old.kwNear, ctxNear: old.ctxNear, flagged: old.flagged[:0], cand: old.cand[:0],
 		main: old.main.reused(),
 		line: old.line,
 	}
@@ -215,35 +217,52 @@ func (s *scanner) scanSegment(sg segment) {
 		s.kwNear = make([]bool, len(s.e.all))
 		s.ctxNear = make([]bool, len(s.e.all))
 	}
-	near := false
+	flagged := s.flagged[:0]
 	for _, h := range hits {
 		o := s.e.kwOwner[h.kw]
 		r := s.e.all[o.rule]
+		was := s.kwNear[o.rule] || s.ctxNear[o.rule]
 		switch {
 		case !o.ctx && h.e >= w0 && h.e <= w1:
 			s.kwNear[o.rule] = true
-			near = true
 		case !o.ctx:
 		case !r.spans && r.after == 0 && !s.e.wholeWindows:
 			// Values that are not words begin in the island: the word
 			// must come before it, and its window reach it.
 			if h.e <= iend && h.e+r.before >= iw0 {
 				s.ctxNear[o.rule] = true
-				near = true
 			}
 		case h.e >= w0-r.before && (h.e < w1 || r.after > 0 && h.e <= w1+r.after+maxKeyword):
 			// A context word that ends past the view serves only rules
 			// that look for context after their values.
 			s.ctxNear[o.rule] = true
-			near = true
+		}
+		if !was && (s.kwNear[o.rule] || s.ctxNear[o.rule]) && (len(r.keywords) > 0 || r.ctxRequired) {
+			flagged = append(flagged, o.rule)
 		}
 	}
-	if !near && !sg.all {
-		// No keyword or context word near enough: only the rules that
-		// need none can match, and only those whose values fit.
-		rules = s.e.freeByLen[min(iend-iw0, len(s.e.freeByLen)-1)]
-		if len(rules) == 0 && !s.opts.Strict {
-			return
+	s.flagged = flagged
+	if !sg.all {
+		// The rules that need no keyword or context word and whose
+		// values fit in the island, and those with one near, in order.
+		free := s.e.freeByLen[min(iend-iw0, len(s.e.freeByLen)-1)]
+		if len(flagged) == 0 {
+			if len(free) == 0 && !s.opts.Strict {
+				s.clearNear(hits)
+				return
+			}
+			rules = free
+		} else {
+			slices.Sort(flagged)
+			rules = s.cand[:0]
+			for len(free) > 0 || len(flagged) > 0 {
+				if len(flagged) == 0 || len(free) > 0 && free[0].idx < flagged[0] {
+					rules, free = append(rules, free[0]), free[1:]
+				} else {
+					rules, flagged = append(rules, s.e.all[flagged[0]]), flagged[1:]
+				}
+			}
+			s.cand = rules
 		}
 	}
 	isl := newView(s.buf[iw0-s.bufBase:iend-s.bufBase], iw0)
@@ -337,10 +356,7 @@ func (s *scanner) scanSegment(sg segment) {
 			s.finds = append(s.finds, f)
 		}
 	}
-	for _, h := range hits {
-		o := s.e.kwOwner[h.kw]
-		s.kwNear[o.rule], s.ctxNear[o.rule] = false, false
-	}
+	s.clearNear(hits)
 	for i, n := firstFind, len(s.finds); i < n && !sg.all; i++ {
 		if f := s.finds[i]; f.rule.scanner == "card" {
 			s.cardTail(&isl, f.s, f.e, sg)
@@ -357,6 +373,14 @@ func (s *scanner) scanSegment(sg segment) {
 			f.clipped = os < sg.a || oe > sg.b
 			s.finds = append(s.finds, f)
 		}
+	}
+}
+
+// clearNear resets the marks of the rules of hits.
+func (s *scanner) clearNear(hits []hit) {
+	for _, h := range hits {
+		o := s.e.kwOwner[h.kw]
+		s.kwNear[o.rule], s.ctxNear[o.rule] = false, false
 	}
 }
 
