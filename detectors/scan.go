@@ -247,7 +247,7 @@ func (s *scanner) scanSegment(sg segment) {
 		// values fit in the island, and those with one near, in order.
 		free := s.e.freeByLen[min(iend-iw0, len(s.e.freeByLen)-1)]
 		if len(flagged) == 0 {
-			if len(free) == 0 && !s.opts.Strict {
+			if !s.opts.Strict && !s.anyMayMatch(free, iw0, iend) {
 				s.clearNear(hits)
 				return
 			}
@@ -374,6 +374,27 @@ func (s *scanner) scanSegment(sg segment) {
 			s.finds = append(s.finds, f)
 		}
 	}
+}
+
+// anyMayMatch reports whether a rule of rules may find a value in the
+// island [a, b), by their prefilters, before any view of it is built.
+// Text above ASCII is normalised in views: it may.
+func (s *scanner) anyMayMatch(rules []*Rule, a, b int) bool {
+	if len(rules) == 0 {
+		return false
+	}
+	raw := s.buf[a-s.bufBase : b-s.bufBase]
+	var st textStats
+	st.of(raw)
+	if st.high {
+		return true
+	}
+	for _, r := range rules {
+		if st.pass(&r.pre, len(raw)) {
+			return true
+		}
+	}
+	return false
 }
 
 // clearNear resets the marks of the rules of hits.
@@ -655,6 +676,7 @@ func (s *scanner) shorterValid(b []byte, sp span, valid func([]byte) bool) (int,
 type textStats struct {
 	digits int
 	run    int
+	high   bool       // a byte above ASCII
 	count  [128]uint8 // punctuation bytes, saturating
 }
 
@@ -669,7 +691,9 @@ func (t *textStats) of(b []byte) {
 			cur++
 		default:
 			cur = 0
-			if c < 128 && t.count[c] < 255 {
+			if c >= 128 {
+				t.high = true
+			} else if t.count[c] < 255 {
 				t.count[c]++
 			}
 			continue
