@@ -187,7 +187,7 @@ func displayName(name string) string {
 // them in order. Buffers are recycled: fresh memory costs a page fault per
 // 4 KiB.
 const (
-	scanBlock   = 256 << 10 // where text mode looks for a cut
+	scanBlock   = 128 << 10 // where text mode looks for a cut
 	scanAhead   = 24 << 10  // read this far past scanBlock before looking
 	scanSlack   = 320 << 10 // at most this far: SafeCut looks up to 256 KiB further
 	scanBufSize = scanBlock + scanSlack + scanChunk
