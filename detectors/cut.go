@@ -30,7 +30,7 @@ func (e *Engine) SafeCut(text []byte, near int) int {
 		return -1
 	}
 	// Most text has a cut within a few lines: look close first.
-	for _, span := range []int{2 << 10, 32 << 10} {
+	for _, span := range []int{2 << 10, 8 << 10, 32 << 10} {
 		if p := e.safeCut(text, near, span); p >= 0 {
 			return p
 		}
@@ -47,7 +47,10 @@ func (e *Engine) safeCut(text []byte, near, span int) int {
 	fwd := e.maxAfter + maxKeyword         // how far past a window's end hits count
 	reach := kwLook + lookAround + fwd + 1 // islands ending this far before a cut cannot see it
 	back := max(reach, e.maxBack)
-	lo := max(0, near-back-4*softCap)
+	// An island that ends within reach of a cut and began before lo is
+	// seen from lo on (a word cut at lo counts as long): still softCap
+	// long or more, too long to be scanned whole.
+	lo := max(0, near-back-softCap)
 	hi := min(len(text), near+span+2*softCap+fwd+2*lookAround)
 
 	// The scratch slices are reused: veil scan cuts every block, and

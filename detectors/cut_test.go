@@ -87,6 +87,28 @@ func TestSafeCut(t *testing.T) {
 	}
 }
 
+// TestSafeCutNearLongIslands puts cuts near islands about softCap long,
+// made of lines of words that are not inert, which the partitioner cuts
+// for size, and near their ends.
+func TestSafeCutNearLongIslands(t *testing.T) {
+	e := mustCompile(t, Config{})
+	plain := strings.Repeat("thanks so much for waiting with us today\n", 80)
+	for _, n := range []int{40, 56, 60, 64, 70, 120} {
+		island := strings.Repeat("4111-1111 ", n) // one island: no plain word, no newline
+		text := []byte(plain + island + "\n" + plain + "9999 " + island + "ok\n" + plain)
+		cuts := 0
+		for near := 0; near < len(text); near += 41 {
+			if p := e.SafeCut(text, near); p >= 0 {
+				checkCut(t, e, text, p)
+				cuts++
+			}
+		}
+		if cuts == 0 {
+			t.Errorf("island of %d bytes: no cut at all", len(island))
+		}
+	}
+}
+
 func TestSafeCutRefuses(t *testing.T) {
 	user := userRule(1, func(r *RuleSpec) { r.Keywords = nil; r.Context = ContextSpec{} })
 	tests := []struct {
