@@ -21,8 +21,9 @@ func cardTailSep(c byte) bool {
 }
 
 // cardTail appends the expiry and the security code that follow the card
-// number at [start, end) inside the island view isl of segment sg.
-func (s *scanner) cardTail(isl *view, start, end int, sg segment) {
+// number at [start, end) inside the island view isl of segment sg. It
+// returns the span they take, in absolute offsets (empty if none).
+func (s *scanner) cardTail(isl *view, start, end int, sg segment) (tail span) {
 	expiry, cvv := s.e.tailExpiry, s.e.tailCVV
 	if expiry == nil && cvv == nil {
 		return
@@ -70,8 +71,38 @@ func (s *scanner) cardTail(isl *view, start, end int, sg segment) {
 			return
 		}
 		s.finds = append(s.finds, found{s: os, e: oe, rule: rule, conf: rule.confidence, action: s.e.actionOf(rule), ctxGap: -1})
+		if tail.e == 0 {
+			tail.s = os
+		}
+		tail.e = oe
 		k = e
 	}
+	return
+}
+
+// dropInsideTails removes the findings from s.finds[from:] of rules other
+// than the card, expiry and code rules that lie inside a card's tail:
+// "4111 1111 1111 1111 321 11/2026" holds a code and an expiry, not the
+// SSN its digits also spell. The tail's findings mask every digit of such
+// a finding.
+func (s *scanner) dropInsideTails(from int, tails []span) {
+	kept := s.finds[:from]
+	for _, f := range s.finds[from:] {
+		if f.rule != s.e.tailExpiry && f.rule != s.e.tailCVV && f.rule.scanner != "card" && insideAny(f.s, f.e, tails) {
+			continue
+		}
+		kept = append(kept, f)
+	}
+	s.finds = kept
+}
+
+func insideAny(a, b int, spans []span) bool {
+	for _, t := range spans {
+		if a >= t.s && b <= t.e {
+			return true
+		}
+	}
+	return false
 }
 
 // validMonth reports whether the one or two digits in b are 1 to 12.

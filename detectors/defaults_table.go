@@ -68,7 +68,7 @@ var defaultsTable = [...]defaultRule{
 			ID:          "card_expiry",
 			Type:        "card_expiry",
 			Description: "Card expiry date, after an expiry word",
-			Pattern:     "(?:^|[^0-9])(?P<v>(?:0?[1-9]|1[0-2]) ?[/\\-.] ?(?:20)?[0-9]{2}|(?:0[1-9]|1[0-2]) (?:20)?[0-9]{2})(?:[^0-9]|$)",
+			Pattern:     "(?:^|[^0-9])(?P<v>(?:0?[1-9]|1[0-2]) ?[/\\-.] ?(?:20)?[0-9]{2}|(?:0[1-9]|1[0-2]) ?(?:20)?[0-9]{2})(?:[^0-9]|$)",
 			Context: ContextSpec{
 				Words:    []string{"exp", "expiry", "expiration", "expires", "expire", "expiring", "expired", "valid thru", "valid through", "good thru", "valid until", "mm/yy"},
 				Before:   24,
@@ -76,8 +76,8 @@ var defaultsTable = [...]defaultRule{
 			},
 			Mask: "full",
 			Tests: TestsSpec{
-				Match:   []string{"exp 12/27", "expiry: 03-2029", "valid thru 1/28", "expiring 12/29", "exp 12 27"},
-				NoMatch: []string{"meeting on 12/27", "expensive, 12/27"},
+				Match:   []string{"exp 12/27", "expiry: 03-2029", "valid thru 1/28", "expiring 12/29", "exp 12 27", "exp 1227", "expiry 092028"},
+				NoMatch: []string{"meeting on 12/27", "expensive, 12/27", "expires 2027", "exp 1327"},
 			},
 			Confidence: 0.8,
 			MaxLen:     12,
@@ -260,7 +260,7 @@ var defaultsTable = [...]defaultRule{
 			ID:          "health_plan_id",
 			Type:        "health_plan_id",
 			Description: "Health plan member, subscriber or policy id, after a plan word",
-			Pattern:     "(?:^|[^A-Za-z0-9])(?P<v>(?:[A-Za-z]{1,4}-?)?[0-9][A-Za-z0-9\\-]{4,19})(?:[^A-Za-z0-9\\-]|$)",
+			Pattern:     "(?:^|[^A-Za-z0-9])(?P<v>[0-9]{3,6}(?: [0-9]{3,6}){1,3}|(?:[A-Za-z]{1,4}-?)?[0-9][A-Za-z0-9\\-]{4,19})(?:[^A-Za-z0-9\\-]|$)",
 			Context: ContextSpec{
 				Words:    []string{"member id", "member #", "member number", "subscriber id", "subscriber number", "policy number", "policy #", "policy no", "policy id", "group number", "group #", "insurance id", "insurance number", "insurance card", "insurance policy", "health plan", "plan id", "medicaid", "beneficiary id", "aetna id", "cigna id", "humana id", "bcbs id", "blue cross id", "anthem id", "uhc id", "unitedhealthcare id", "kaiser id", "tricare id", "molina id", "wellcare id", "ambetter id"},
 				Before:   40,
@@ -268,7 +268,7 @@ var defaultsTable = [...]defaultRule{
 			},
 			Mask: "type_tag",
 			Tests: TestsSpec{
-				Match:   []string{"Member ID: XYZ123456789", "policy number W12345678", "medicaid 123456789A", "policy #: ABC-1234567", "my Aetna ID is W123456789", "insurance card number ABC123456789", "insurance policy: AB12345678"},
+				Match:   []string{"Member ID: XYZ123456789", "policy number W12345678", "medicaid 123456789A", "policy #: ABC-1234567", "my Aetna ID is W123456789", "insurance card number ABC123456789", "insurance policy: AB12345678", "my insurance number is 8455 2231 7788"},
 				NoMatch: []string{"member id please", "XYZ123456789", "I called Aetna 3 times", "I have Cigna, call them at 800-555-1234"},
 			},
 			Confidence: 0.8,
@@ -463,7 +463,7 @@ var defaultsTable = [...]defaultRule{
 			ID:          "bank_account",
 			Type:        "bank_account",
 			Description: "Bank account number, after an account word",
-			Pattern:     "(?:^|[^0-9])(?P<v>[0-9]{6,17})(?:[^0-9]|$)",
+			Pattern:     "(?:^|[^0-9])(?P<v>[0-9]{6,17}|[0-9]{2,6}-[0-9]{3,6}-[0-9]{5,8}(?:-[0-9]{2,3})?)(?:[^0-9]|$)",
 			Context: ContextSpec{
 				Words:    []string{"account", "account number", "account #", "account no", "acct", "bank account", "checking account", "savings account"},
 				Before:   40,
@@ -471,11 +471,11 @@ var defaultsTable = [...]defaultRule{
 			},
 			Mask: "last4",
 			Tests: TestsSpec{
-				Match:   []string{"account number 123456789012", "acct#00012345678", "routing 021000021 account 1234567890"},
-				NoMatch: []string{"order 123456789012", "account number 12345"},
+				Match:   []string{"account number 123456789012", "acct#00012345678", "routing 021000021 account 1234567890", "bank account 12-3456-0123456-00"},
+				NoMatch: []string{"order 123456789012", "account number 12345", "account updated on 2024-03-02"},
 			},
 			Confidence: 0.8,
-			MaxLen:     17,
+			MaxLen:     26,
 		},
 	},
 	{
@@ -545,14 +545,14 @@ var defaultsTable = [...]defaultRule{
 			Description: "Driver's license number, after a license word",
 			Pattern:     "(?:^|[^A-Za-z0-9])(?P<v>[A-Za-z]{0,3}[0-9][A-Za-z0-9\\-]{3,16})(?:[^A-Za-z0-9\\-]|$)",
 			Context: ContextSpec{
-				Words:    []string{"driver's license", "drivers license", "driver license", "driver's licence", "driving licence", "driving license", "license number", "licence number", "license #", "license no", "dl#", "dl #", "dl number", "dl no"},
+				Words:    []string{"driver's license", "drivers license", "driver license", "driver's licence", "driving licence", "driving license", "license number", "licence number", "license #", "license no", "dl#", "dl #", "dl:", "dl number", "dl no", "my dl"},
 				Before:   40,
 				Required: true,
 			},
 			Mask: "type_tag",
 			Tests: TestsSpec{
-				Match:   []string{"driver's license D1234567", "DL# S123-4567-8901"},
-				NoMatch: []string{"license to drive", "ticket D1234567"},
+				Match:   []string{"driver's license D1234567", "DL# S123-4567-8901", "my dl is D1234567", "DL: 123456789"},
+				NoMatch: []string{"license to drive", "ticket D1234567", "flight DL 1234"},
 			},
 			Confidence: 0.8,
 			MaxLen:     20,

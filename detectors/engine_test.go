@@ -62,6 +62,7 @@ func TestCanonicalTypes(t *testing.T) {
 		{"card track", "swipe %B4111111111111111^DOE/JOHN^2512101000000000000? done", "card_track", "%B4111111111111111^DOE/JOHN^2512101000000000000?"},
 		{"cvv", "the cvv is 737", "cvv", "737"},
 		{"expiry", "expiry 09/28 thanks", "card_expiry", "09/28"},
+		{"expiry without separator", "card exp 0928 thanks", "card_expiry", "0928"},
 		{"ssn", "ssn 536-22-8741", "ssn", "536-22-8741"},
 		{"itin", "ITIN 912-70-1234", "itin", "912-70-1234"},
 		{"npi", "Dr. Lee NPI 1234567893", "npi", "1234567893"},
@@ -70,6 +71,7 @@ func TestCanonicalTypes(t *testing.T) {
 		{"mrn", "MRN: 00123456", "mrn", "00123456"},
 		{"health plan", "member id XYZ123456789", "health_plan_id", "XYZ123456789"},
 		{"health plan with a prefix", "policy #: ABC-1234567", "health_plan_id", "ABC-1234567"},
+		{"health plan in groups", "my insurance number is 8455 2231 7788.", "health_plan_id", "8455 2231 7788"},
 		{"icd10", "diagnosis code F32.1 noted", "icd10", "F32.1"},
 		{"ndc", "NDC 0777-3105-02", "ndc", "0777-3105-02"},
 		{"dob", "DOB: 03/14/1985", "dob", "03/14/1985"},
@@ -79,9 +81,11 @@ func TestCanonicalTypes(t *testing.T) {
 		{"iban", "IBAN GB82 WEST 1234 5698 7654 32", "iban", "GB82 WEST 1234 5698 7654 32"},
 		{"aba", "routing number 021000021", "aba_routing", "021000021"},
 		{"bank account", "account number 000123456789", "bank_account", "000123456789"},
+		{"bank account in dashed groups", "bank account 12-3456-0123456-00 thanks", "bank_account", "12-3456-0123456-00"},
 		{"ip", "from 192.168.1.20 today", "ip", "192.168.1.20"},
 		{"passport", "passport number 123456789", "passport", "123456789"},
 		{"drivers license", "driver's license D1234567", "drivers_license", "D1234567"},
+		{"drivers license, short word", "my DL is D1234567", "drivers_license", "D1234567"},
 		{"vin", "VIN 1M8GDM9AXKP042788", "vin", "1M8GDM9AXKP042788"},
 		{"zip", "zip code 94105", "zip", "94105"},
 		{"address", "my address is 123 Main Street", "address", "123 Main Street"},
@@ -516,9 +520,11 @@ func TestCardTail(t *testing.T) {
 		hidden []string // must not be in the masked text
 	}{
 		{"Here you go: 4111 1111 1111 1111 / 12/27 / 123", []string{"card", "card_expiry", "cvv"}, []string{"12/27", "123"}},
-		// (666 is no SSN area: "321 11/2026" would also read as an SSN, and be
-		// masked as one.)
 		{"4111111111111111 666 11/2026 thanks", []string{"card", "cvv", "card_expiry"}, []string{"666", "11/2026"}},
+		// "321 11/2026" also spells a valid SSN: after a card it is a code
+		// and an expiry.
+		{"card 4111 1111 1111 1111 321 11/2026", []string{"card", "cvv", "card_expiry"}, []string{"321", "11/2026"}},
+		{"4111 1111 1111 1111 and my ssn is 536-22-8741", []string{"card", "ssn"}, []string{"536-22-8741"}},
 		{"4111 1111 1111 1111\n12/27\n123", []string{"card", "card_expiry", "cvv"}, []string{"12/27", "123"}},
 		{"amex 378282246310005 1234 11/26", []string{"card", "cvv", "card_expiry"}, []string{"1234", "11/26"}},
 		{"4111 1111 1111 1111 and 123 more", []string{"card"}, nil},
@@ -566,7 +572,9 @@ func TestSpanningDefaults(t *testing.T) {
 			got = append(got, r.ID)
 		}
 	}
-	want := []string{"mbi", "dob", "phone", "phone_bare", "iban", "address", "name", "name_intro", "url"}
+	// health_plan_id reads member numbers written in spaced groups of
+	// digits; its plan words are rare in ordinary talk.
+	want := []string{"mbi", "health_plan_id", "dob", "phone", "phone_bare", "iban", "address", "name", "name_intro", "url"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("rules that read past their keywords: %q, want %q", got, want)
 	}

@@ -50,6 +50,7 @@ type scanner struct {
 	kwNear  []bool // per rule, for the segment being scanned
 	ctxNear []bool
 	flagged []int   // the rules with a keyword or context word near it
+	tails   []span  // the card tails found in it
 	cand    []*Rule // the rules it runs
 	nseg    int
 }
@@ -76,7 +77,7 @@ func (e *Engine) getScanner(opts RedactOptions) *scanner {
 	*s = scanner{
 		e: e, opts: opts,
 		segs: old.segs[:0], finds: old.finds[:0], groups: old.groups[:0], norm: old.norm[:0], joined: old.joined[:0], spans: old.spans[:0], ranges: old.ranges[:0],
-		kwNear: old.kwNear, ctxNear: old.ctxNear, flagged: old.flagged[:0], cand: old.cand[:0],
+		kwNear: old.kwNear, ctxNear: old.ctxNear, flagged: old.flagged[:0], cand: old.cand[:0], tails: old.tails[:0],
 		main: old.main.reused(),
 		line: old.line,
 	}
@@ -357,11 +358,18 @@ func (s *scanner) scanSegment(sg segment) {
 		}
 	}
 	s.clearNear(hits)
+	tails := s.tails[:0]
 	for i, n := firstFind, len(s.finds); i < n && !sg.all; i++ {
 		if f := s.finds[i]; f.rule.scanner == "card" {
-			s.cardTail(&isl, f.s, f.e, sg)
+			if t := s.cardTail(&isl, f.s, f.e, sg); t.e > t.s {
+				tails = append(tails, t)
+			}
 		}
 	}
+	if len(tails) > 0 {
+		s.dropInsideTails(firstFind, tails)
+	}
+	s.tails = tails
 	if s.opts.Strict && !sg.all {
 		s.spans = strictSpans(isl.b, s.spans[:0])
 		for _, sp := range s.spans {

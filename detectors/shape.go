@@ -39,7 +39,7 @@ func shapeChecks(id string) (whole func(b []byte) bool, at func(b []byte, i int)
 	case "mrn":
 		return nil, mrnAt
 	case "bank_account":
-		return nil, digitsAt(6, 17)
+		return nil, bankAccountAt
 	case "zip":
 		return nil, digitsAt(5, 5)
 	case "cvv":
@@ -186,10 +186,13 @@ func deaShape(b []byte) bool {
 }
 
 // expiryAt reports how a card expiry can start at b[i:]: one or two
-// digits, an optional space and a date separator, or two digits, a space
-// and a digit.
+// digits, an optional space and a date separator; two digits, a space and
+// a digit; or four or six digits that start with a month.
 func expiryAt(b []byte, i int) bool {
 	n := digitRun(b, i)
+	if (n == 4 || n == 6) && validMonth(b[i:i+2]) {
+		return true // MMYY, MMYYYY
+	}
 	if n < 1 || n > 2 {
 		return false
 	}
@@ -358,6 +361,14 @@ func digitsAt(lo, hi int) func([]byte, int) bool {
 		n := digitRun(b, i)
 		return n >= lo && n <= hi
 	}
+}
+
+// bankAccountAt reports how an account number can start at b[i:]: six to
+// seventeen digits, or two to six and a dash (dashed groups, as New
+// Zealand writes them).
+func bankAccountAt(b []byte, i int) bool {
+	n := digitRun(b, i)
+	return n >= 6 && n <= 17 || n >= 2 && n <= 6 && i+n+1 < len(b) && b[i+n] == '-' && isDigit(b[i+n+1])
 }
 
 // phoneBareAt reports how a phone number after a phone word can start at
