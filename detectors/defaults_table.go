@@ -114,7 +114,7 @@ var defaultsTable = [...]defaultRule{
 			Description: "US Social Security number as nine digits, after an SSN word",
 			Pattern:     "(?:^|[^0-9])(?P<v>[0-9]{9})(?:[^0-9]|$)",
 			Context: ContextSpec{
-				Words:    []string{"ssn", "social security", "social sec", "my social", "social is", "social:", "ss#", "ss #", "soc sec"},
+				Words:    []string{"ssn", "social security", "social sec", "my social", "social is", "social:", "ss#", "ss #", "ss no", "ss number", "soc sec"},
 				Before:   40,
 				Required: true,
 			},
@@ -260,7 +260,7 @@ var defaultsTable = [...]defaultRule{
 			ID:          "health_plan_id",
 			Type:        "health_plan_id",
 			Description: "Health plan member, subscriber or policy id, after a plan word",
-			Pattern:     "(?:^|[^A-Za-z0-9])(?P<v>[0-9]{3,6}(?: [0-9]{3,6}){1,3}|(?:[A-Za-z]{1,4}-?)?[0-9][A-Za-z0-9\\-]{4,19})(?:[^A-Za-z0-9\\-]|$)",
+			Pattern:     "(?:^|[^A-Za-z0-9])(?P<v>(?:[A-Z]{1,4} )?[0-9]{3,6}(?: [0-9]{3,6}){1,3}|(?:[A-Za-z]{1,4}-?)?[0-9][A-Za-z0-9\\-]{4,19})(?:[^A-Za-z0-9\\-]|$)",
 			Context: ContextSpec{
 				Words:    []string{"member id", "member #", "member number", "subscriber id", "subscriber number", "policy number", "policy #", "policy no", "policy id", "group number", "group #", "insurance id", "insurance number", "insurance card", "insurance policy", "health plan", "plan id", "medicaid", "beneficiary id", "aetna id", "cigna id", "humana id", "bcbs id", "blue cross id", "anthem id", "uhc id", "unitedhealthcare id", "kaiser id", "tricare id", "molina id", "wellcare id", "ambetter id"},
 				Before:   40,
@@ -268,7 +268,7 @@ var defaultsTable = [...]defaultRule{
 			},
 			Mask: "type_tag",
 			Tests: TestsSpec{
-				Match:   []string{"Member ID: XYZ123456789", "policy number W12345678", "medicaid 123456789A", "policy #: ABC-1234567", "my Aetna ID is W123456789", "insurance card number ABC123456789", "insurance policy: AB12345678", "my insurance number is 8455 2231 7788"},
+				Match:   []string{"Member ID: XYZ123456789", "policy number W12345678", "medicaid 123456789A", "policy #: ABC-1234567", "my Aetna ID is W123456789", "insurance card number ABC123456789", "insurance policy: AB12345678", "my insurance number is 8455 2231 7788", "policy number ABC 123 456 789"},
 				NoMatch: []string{"member id please", "XYZ123456789", "I called Aetna 3 times", "I have Cigna, call them at 800-555-1234"},
 			},
 			Confidence: 0.8,
@@ -463,7 +463,7 @@ var defaultsTable = [...]defaultRule{
 			ID:          "bank_account",
 			Type:        "bank_account",
 			Description: "Bank account number, after an account word",
-			Pattern:     "(?:^|[^0-9])(?P<v>[0-9]{6,17}|[0-9]{2,6}-[0-9]{3,6}-[0-9]{5,8}(?:-[0-9]{2,3})?)(?:[^0-9]|$)",
+			Pattern:     "(?:^|[^0-9])(?P<v>[0-9]{6,17}|[0-9]{4}(?: [0-9]{4}){1,3}|[0-9]{2,6}-[0-9]{3,6}-[0-9]{5,8}(?:-[0-9]{2,3})?)(?:[^0-9]|$)",
 			Context: ContextSpec{
 				Words:    []string{"account", "account number", "account #", "account no", "acct", "bank account", "checking account", "savings account"},
 				Before:   40,
@@ -471,8 +471,8 @@ var defaultsTable = [...]defaultRule{
 			},
 			Mask: "last4",
 			Tests: TestsSpec{
-				Match:   []string{"account number 123456789012", "acct#00012345678", "routing 021000021 account 1234567890", "bank account 12-3456-0123456-00"},
-				NoMatch: []string{"order 123456789012", "account number 12345", "account updated on 2024-03-02"},
+				Match:   []string{"account number 123456789012", "acct#00012345678", "routing 021000021 account 1234567890", "bank account 12-3456-0123456-00", "account number 1234 5678 9012"},
+				NoMatch: []string{"order 123456789012", "account number 12345", "account updated on 2024-03-02", "account 2024 was good"},
 			},
 			Confidence: 0.8,
 			MaxLen:     26,

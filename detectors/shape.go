@@ -364,11 +364,16 @@ func digitsAt(lo, hi int) func([]byte, int) bool {
 }
 
 // bankAccountAt reports how an account number can start at b[i:]: six to
-// seventeen digits, or two to six and a dash (dashed groups, as New
-// Zealand writes them).
+// seventeen digits, four and a space (groups of four), or two to six and a
+// dash (dashed groups, as New Zealand writes them).
 func bankAccountAt(b []byte, i int) bool {
 	n := digitRun(b, i)
-	return n >= 6 && n <= 17 || n >= 2 && n <= 6 && i+n+1 < len(b) && b[i+n] == '-' && isDigit(b[i+n+1])
+	if n >= 6 && n <= 17 {
+		return true
+	}
+	next := i + n
+	return next+1 < len(b) && isDigit(b[next+1]) &&
+		(n == 4 && b[next] == ' ' || n >= 2 && n <= 6 && b[next] == '-')
 }
 
 // phoneBareAt reports how a phone number after a phone word can start at
