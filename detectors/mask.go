@@ -80,7 +80,26 @@ func revealLast(n int) int {
 // valueChar reports whether r is part of a value (masked) rather than a
 // separator (kept).
 func valueChar(r rune) bool {
+	if r < utf8.RuneSelf {
+		return asciiValueChar[r]
+	}
 	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsNumber(r)
+}
+
+// asciiValueChar is valueChar below utf8.RuneSelf: letters and digits.
+var asciiValueChar = func() (t [utf8.RuneSelf]bool) {
+	for c := range utf8.RuneSelf {
+		t[c] = c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'z'
+	}
+	return t
+}()
+
+// decodeRune is utf8.DecodeRune with a quick path for ASCII.
+func decodeRune(v []byte) (rune, int) {
+	if c := v[0]; c < utf8.RuneSelf {
+		return rune(c), 1
+	}
+	return utf8.DecodeRune(v)
 }
 
 // appendMasked appends the masked form of the original value bytes v.
@@ -126,7 +145,7 @@ func appendMasked(dst, v []byte, r *Rule, typ string, clipped bool) []byte {
 	}
 	idx := 0
 	for i := 0; i < len(v); {
-		r, size := utf8.DecodeRune(v[i:])
+		r, size := decodeRune(v[i:])
 		switch {
 		case valueChar(r):
 			if idx < showFirst || idx >= n-showLast {
@@ -151,7 +170,7 @@ func appendMasked(dst, v []byte, r *Rule, typ string, clipped bool) []byte {
 func appendShown(dst, v []byte, lo, hi int) []byte {
 	idx := 0
 	for i := 0; i < len(v); {
-		r, size := utf8.DecodeRune(v[i:])
+		r, size := decodeRune(v[i:])
 		if valueChar(r) {
 			if idx >= lo && idx < hi {
 				dst = appendShownRune(dst, r)
@@ -181,7 +200,7 @@ func foldedAway(r rune) bool {
 func countValueChars(v []byte) int {
 	n := 0
 	for i := 0; i < len(v); {
-		r, size := utf8.DecodeRune(v[i:])
+		r, size := decodeRune(v[i:])
 		if valueChar(r) {
 			n++
 		}
@@ -208,7 +227,7 @@ func appendNormValue(out, v []byte) []byte {
 			i++
 			continue
 		}
-		r, size := utf8.DecodeRune(v[i:])
+		r, size := decodeRune(v[i:])
 		if a, ok := foldRune(r); ok && a != 0 {
 			switch {
 			case a >= '0' && a <= '9', a >= 'A' && a <= 'Z':
