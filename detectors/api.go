@@ -73,6 +73,86 @@ type RedactOptions struct {
 	// context only: a match that starts in Preceding and ends in the new
 	// text is masked from the start of the new text.
 	Preceding []byte
+	// AfterCard says that the previous message of the conversation ended
+	// with a card number (see CardAtEnd): an expiry and a security code
+	// at the start of this text are that card's, as they would be right
+	// after it in one message.
+	AfterCard CardEnd
+}
+
+// CardEnd tells whether a message ended with a card number, for
+// RedactOptions.AfterCard of the next one, and which of the card's expiry
+// and code have been given since.
+type CardEnd uint8
+
+const (
+	NoCard   CardEnd = 0
+	Card     CardEnd = 1 << 0         // a card number, or its expiry or code after one
+	AmexCard CardEnd = Card | amexBit // the same for an American Express card, whose code has four digits
+
+	amexBit     CardEnd = 1 << 1
+	expiryGiven CardEnd = 1 << 2
+	codeGiven   CardEnd = 1 << 3
+)
+
+// CardAtEnd returns how text ends, given the findings Redact returned for
+// it and the AfterCard it was scanned with: not NoCard when only
+// separators follow its last finding and that finding is a card number,
+// or an expiry or code of a card (of this text, or of the one before when
+// the text holds nothing else), and the card still lacks one of them.
+func CardAtEnd(text []byte, fs []Finding, after CardEnd) CardEnd {
+	if len(fs) == 0 {
+		return NoCard
+	}
+	last := fs[len(fs)-1]
+	if last.End > len(text) || !onlyTailSeps(text[last.End:]) {
+		return NoCard
+	}
+	end := after
+	for i, f := range fs {
+		switch {
+		case f.Type == "card":
+			end = Card
+			if amexDigits(text[f.Start:f.End]) {
+				end = AmexCard
+			}
+		case f.Type != "cvv" && f.Type != "card_expiry":
+			end = NoCard
+		case i == 0 && !onlyTailSeps(text[:f.Start]):
+			end = NoCard // no card came right before it
+		case end == NoCard:
+		case f.Type == "cvv":
+			end |= codeGiven
+		default:
+			end |= expiryGiven
+		}
+	}
+	if end&(expiryGiven|codeGiven) == expiryGiven|codeGiven {
+		return NoCard
+	}
+	return end
+}
+
+func onlyTailSeps(b []byte) bool {
+	for _, c := range b {
+		if !cardTailSep(c) && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// amexDigits reports whether the first two digits of v are 34 or 37.
+func amexDigits(v []byte) bool {
+	var d []byte
+	for _, c := range v {
+		if isDigit(c) {
+			if d = append(d, c); len(d) == 2 {
+				break
+			}
+		}
+	}
+	return len(d) == 2 && d[0] == '3' && (d[1] == '4' || d[1] == '7')
 }
 
 // Strongest returns the strongest action among findings, ActionNone if empty.

@@ -23,23 +23,40 @@ func cardTailSep(c byte) bool {
 // cardTail appends the expiry and the security code that follow the card
 // number at [start, end) inside the island view isl of segment sg. It
 // returns the span they take, in absolute offsets (empty if none).
-func (s *scanner) cardTail(isl *view, start, end int, sg segment) (tail span) {
+func (s *scanner) cardTail(isl *view, start, end int, sg segment) span {
+	card := Card
+	if amexDigits(isl.from(start).b) {
+		card = AmexCard
+	}
+	return s.tailFrom(isl, end, card, true, sg)
+}
+
+// tailFrom appends the expiry and the security code (those card has not
+// given yet) of a card that ends at from (absolute, inside isl), separated
+// from it when sep is set; a text that follows a message ending with a
+// card starts with them unseparated.
+func (s *scanner) tailFrom(isl *view, from int, card CardEnd, sep bool, sg segment) (tail span) {
 	expiry, cvv := s.e.tailExpiry, s.e.tailCVV
+	if card&expiryGiven != 0 {
+		expiry = nil
+	}
+	if card&codeGiven != 0 {
+		cvv = nil
+	}
 	if expiry == nil && cvv == nil {
 		return
 	}
-	card := isl.from(start).b
-	amex := len(card) > 1 && card[0] == '3' && (card[1] == '4' || card[1] == '7')
-	t := isl.from(end)
+	amex := card&amexBit != 0
+	t := isl.from(from)
 	b := t.b
 	k := 0
-	for range 2 {
+	for i := range 2 {
 		gap := 0
 		for k < len(b) && cardTailSep(b[k]) {
 			k++
 			gap++
 		}
-		if gap == 0 || gap > cardTailGap || k == len(b) {
+		if gap == 0 && (sep || i > 0) || gap > cardTailGap || k == len(b) {
 			return
 		}
 		n := digitRun(b, k)

@@ -604,3 +604,64 @@ func TestContextStaysOnItsLine(t *testing.T) {
 		}
 	}
 }
+
+// TestCardTailAcrossMessages follows a conversation sent a message at a
+// time: a card number, then its expiry, then its code. Each message is
+// scanned with AfterCard from CardAtEnd of the one before.
+func TestCardTailAcrossMessages(t *testing.T) {
+	e := mustCompile(t, Config{})
+	ctx := context.Background()
+	tests := []struct {
+		messages []string
+		types    [][]string // per message
+	}{
+		{[]string{"my card is 4111 1111 1111 1111", "12/27", "123", "456"},
+			[][]string{{"card"}, {"card_expiry"}, {"cvv"}, nil}},
+		{[]string{"4111111111111111", "123", " 0928 ", "1230"},
+			[][]string{{"card"}, {"cvv"}, {"card_expiry"}, nil}},
+		{[]string{"amex 378282246310005", "1234"}, [][]string{{"card"}, {"cvv"}}},
+		{[]string{"4111 1111 1111 1111 exp 12/27", "123"}, [][]string{{"card", "card_expiry"}, {"cvv"}}},
+		{[]string{"4111 1111 1111 1111 12/27 123", "456"}, [][]string{{"card", "card_expiry", "cvv"}, nil}},
+		{[]string{"4111 1111 1111 1111", "thanks, order 123 please"}, [][]string{{"card"}, nil}},
+		{[]string{"4111 1111 1111 1111 thanks", "123"}, [][]string{{"card"}, nil}},
+		{[]string{"my order is 12345", "123"}, [][]string{nil, nil}},
+	}
+	for _, tt := range tests {
+		after := NoCard
+		for i, msg := range tt.messages {
+			opts := RedactOptions{AfterCard: after}
+			out, fs, err := e.Redact(ctx, []byte(msg), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var types []string
+			for _, f := range fs {
+				types = append(types, f.Type)
+			}
+			if !slices.Equal(types, tt.types[i]) {
+				t.Errorf("%q, message %d %q: types %q, want %q", tt.messages, i, msg, types, tt.types[i])
+			}
+			if len(tt.types[i]) > 0 && strings.ContainsAny(strings.TrimPrefix(string(out), "my card is **** **** **** 1111"), "23456789") && i > 0 {
+				t.Errorf("%q, message %d: masked %q shows digits", tt.messages, i, out)
+			}
+			// The same from a stream fed a byte at a time.
+			st := e.NewStream(opts)
+			var sout []byte
+			for k := range len(msg) {
+				o, _, err := st.Write(ctx, []byte(msg[k:k+1]))
+				if err != nil {
+					t.Fatal(err)
+				}
+				sout = append(sout, o...)
+			}
+			o, _, err := st.Flush(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sout = append(sout, o...); !bytes.Equal(sout, out) {
+				t.Errorf("%q, message %d: stream %q, Redact %q", tt.messages, i, sout, out)
+			}
+			after = CardAtEnd([]byte(msg), fs, after)
+		}
+	}
+}

@@ -49,10 +49,13 @@ type scanner struct {
 	hitHint [2]int // where the last hitsBetween of each caller started
 	kwNear  []bool // per rule, for the segment being scanned
 	ctxNear []bool
-	flagged []int   // the rules with a keyword or context word near it
-	tails   []span  // the card tails found in it
-	cand    []*Rule // the rules it runs
-	nseg    int
+	flagged []int  // the rules with a keyword or context word near it
+	tails   []span // the card tails found in it
+	// leadTried: the start of the text was tried for a card's tail
+	// (RedactOptions.AfterCard).
+	leadTried bool
+	cand      []*Rule // the rules it runs
+	nseg      int
 }
 
 func (e *Engine) newScanner(opts RedactOptions) *scanner {
@@ -248,7 +251,7 @@ func (s *scanner) scanSegment(sg segment) {
 		// values fit in the island, and those with one near, in order.
 		free := s.e.freeByLen[min(iend-iw0, len(s.e.freeByLen)-1)]
 		if len(flagged) == 0 {
-			if !s.opts.Strict && !s.anyMayMatch(free, iw0, iend) {
+			if !s.opts.Strict && !s.leadPending(sg) && !s.anyMayMatch(free, iw0, iend) {
 				s.clearNear(hits)
 				return
 			}
@@ -366,6 +369,16 @@ func (s *scanner) scanSegment(sg segment) {
 			}
 		}
 	}
+	if s.leadPending(sg) {
+		// The first island of a text that continues a message ending with
+		// a card may open with the card's expiry and code.
+		s.leadTried = true
+		if from := max(sg.a, s.skip); from-s.skip <= cardTailGap && s.onlySeps(s.skip, from) {
+			if t := s.tailFrom(&isl, from, s.opts.AfterCard, false, sg); t.e > t.s {
+				tails = append(tails, t)
+			}
+		}
+	}
 	if len(tails) > 0 {
 		s.dropInsideTails(firstFind, tails)
 	}
@@ -403,6 +416,23 @@ func (s *scanner) anyMayMatch(rules []*Rule, a, b int) bool {
 		}
 	}
 	return false
+}
+
+// leadPending reports whether sg is the first segment of a text that
+// continues a message ending with a card (RedactOptions.AfterCard).
+func (s *scanner) leadPending(sg segment) bool {
+	return s.opts.AfterCard != NoCard && !s.leadTried && !sg.all && sg.b > s.skip
+}
+
+// onlySeps reports whether the bytes in [a, b) all separate a card from
+// its tail.
+func (s *scanner) onlySeps(a, b int) bool {
+	for p := a; p < b; p++ {
+		if !cardTailSep(s.at(p)) {
+			return false
+		}
+	}
+	return true
 }
 
 // clearNear resets the marks of the rules of hits.

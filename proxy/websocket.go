@@ -159,9 +159,8 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *route
 		strict:   rt.wsStrict,
 		secure:   p.opts.SecureCommand,
 		diverter: ex.diverter(),
-		redact: func(ctx context.Context, direction string, text []byte, opts detectors.RedactOptions) ([]byte, error) {
-			out, _, err := p.redactText(ctx, rt, direction, text, opts)
-			return out, err
+		redact: func(ctx context.Context, direction string, text []byte, opts detectors.RedactOptions) ([]byte, []detectors.Finding, error) {
+			return p.redactText(ctx, rt, direction, text, opts)
 		},
 	}
 	relay.client, relay.up = client, up

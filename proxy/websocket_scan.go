@@ -22,7 +22,7 @@ type wsEnv struct {
 	json         bool       // messages are JSON (route websocket.body: json)
 	skip, strict []jsonPath // JSON paths never scanned / scanned strictly
 	// redact scans one value; it returns *blockedError for a block.
-	redact func(ctx context.Context, direction string, text []byte, opts detectors.RedactOptions) ([]byte, error)
+	redact func(ctx context.Context, direction string, text []byte, opts detectors.RedactOptions) ([]byte, []detectors.Finding, error)
 	// secure answers "/secure NAME"; nil: the command is off.
 	secure   func(ctx context.Context, form string) (invitation string, ok bool, err error)
 	diverter detectors.Diverter
@@ -31,17 +31,21 @@ type wsEnv struct {
 // wsScanner scans the text messages of one WebSocket connection in one
 // direction. It keeps, per JSON field (array positions folded), the tail of
 // the text it released, passed as RedactOptions.Preceding for the next
-// message. Not safe for concurrent use: one per direction.
+// message, and whether that message ended with a card number (passed as
+// RedactOptions.AfterCard: a visitor often sends the card, its expiry and
+// its code as three messages). Not safe for concurrent use: one per
+// direction.
 type wsScanner struct {
 	env       *wsEnv
 	direction string // "request" (client to upstream) or "response"
 	tails     map[string][]byte
+	cards     map[string]detectors.CardEnd
 	order     []string // tails' keys, oldest first
 }
 
 // newWSScanner starts the scanner of one direction of a connection.
 func newWSScanner(env *wsEnv, direction string) *wsScanner {
-	return &wsScanner{env: env, direction: direction, tails: make(map[string][]byte)}
+	return &wsScanner{env: env, direction: direction, tails: make(map[string][]byte), cards: make(map[string]detectors.CardEnd)}
 }
 
 // scan returns the message to forward in place of msg.
@@ -130,13 +134,19 @@ func (s *wsScanner) value(ctx context.Context, key string, text []byte, isNumber
 	opts := detectors.RedactOptions{Diverter: s.env.diverter, Strict: strict}
 	if !isNumber {
 		opts.Preceding = s.tails[key]
+		opts.AfterCard = s.cards[key]
 	}
-	out, err := s.env.redact(ctx, s.direction, text, opts)
+	out, fs, err := s.env.redact(ctx, s.direction, text, opts)
 	if err != nil {
 		return nil, err
 	}
 	if !isNumber {
 		s.keepTail(key, out)
+		if end := detectors.CardAtEnd(text, fs, opts.AfterCard); end != detectors.NoCard {
+			s.cards[key] = end
+		} else {
+			delete(s.cards, key)
+		}
 	}
 	return out, nil
 }
@@ -161,6 +171,7 @@ func (s *wsScanner) keepTail(key string, released []byte) {
 	if !ok {
 		if len(s.order) >= wsMaxTails {
 			delete(s.tails, s.order[0])
+			delete(s.cards, s.order[0])
 			s.order = s.order[1:]
 		}
 		s.order = append(s.order, key)

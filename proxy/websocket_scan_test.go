@@ -19,13 +19,12 @@ func wsTestEnv(t testing.TB, isJSON bool, seen *[]detectors.RedactOptions) *wsEn
 	strict, _ := compilePaths([]string{"$.preview"})
 	return &wsEnv{
 		json: isJSON, skip: skip, strict: strict,
-		redact: func(ctx context.Context, direction string, text []byte, opts detectors.RedactOptions) ([]byte, error) {
+		redact: func(ctx context.Context, direction string, text []byte, opts detectors.RedactOptions) ([]byte, []detectors.Finding, error) {
 			if seen != nil {
 				opts.Preceding = append([]byte(nil), opts.Preceding...)
 				*seen = append(*seen, opts)
 			}
-			out, _, err := e.Redact(ctx, text, opts)
-			return out, err
+			return e.Redact(ctx, text, opts)
 		},
 	}
 }

@@ -197,6 +197,37 @@ func TestWebSocketSplitAcrossMessages(t *testing.T) {
 	}
 }
 
+// TestWebSocketCardTailAcrossMessages sends a card, its expiry and its
+// code as three messages: the expiry and code follow the card and are
+// masked, though neither has a word of its own.
+func TestWebSocketCardTailAcrossMessages(t *testing.T) {
+	up := newWSUpstream(t, nil)
+	env := newStreamEnv(t, up.srv.URL, wsRoutes(), Limits{}, nil, Options{})
+	c := wsDial(t, env, nil)
+	for _, msg := range []string{`{"text":"my card is 4111 1111 1111 1111"}`, `{"text":"12/27"}`, `{"text":"321"}`} {
+		wsRoundTrip(t, c, msg)
+	}
+	after := wsRoundTrip(t, c, `{"text":"456"}`) // the card has both: a number again
+	recv := up.received()
+	for _, secret := range []string{"4111", "12/27", "321"} {
+		for _, m := range recv {
+			if strings.Contains(m, secret) {
+				t.Errorf("%q reached the upstream: %q", secret, m)
+			}
+		}
+	}
+	if after != `{"text":"456"}` {
+		t.Errorf("a number after the card's expiry and code changed: %q", after)
+	}
+	// Another field, or the other direction, is another thread.
+	c2 := wsDial(t, env, nil)
+	wsRoundTrip(t, c2, `{"text":"4111 1111 1111 1111"}`)
+	if got := wsRoundTrip(t, c2, `{"note":"123"}`); got != `{"note":"123"}` {
+		t.Errorf("a number in another field changed: %q", got)
+	}
+	env.assertNoLeak(t, "4111 1111 1111 1111", "12/27")
+}
+
 func TestWebSocketStrictPath(t *testing.T) {
 	up := newWSUpstream(t, nil)
 	env := newStreamEnv(t, up.srv.URL, wsRoutes(), Limits{}, nil, Options{})
