@@ -68,7 +68,7 @@ func FuzzStreamSplit(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, text []byte, a, b uint16, step uint8) {
-		opts := RedactOptions{Strict: step&1 == 1}
+		opts := RedactOptions{Strict: step&1 == 1, AfterCard: CardEnd(step>>1) & 15}
 		want, wantF, err := e.Redact(context.Background(), text, opts)
 		if err != nil {
 			t.Fatal(err)

@@ -418,10 +418,12 @@ func (s *scanner) anyMayMatch(rules []*Rule, a, b int) bool {
 	return false
 }
 
-// leadPending reports whether sg is the first segment of a text that
-// continues a message ending with a card (RedactOptions.AfterCard).
+// leadPending reports whether sg opens a text that continues a message
+// ending with a card (RedactOptions.AfterCard): it holds the text's start,
+// or begins a few separators after it. (Segments are not always scanned in
+// order: one that needs to see far ahead waits.)
 func (s *scanner) leadPending(sg segment) bool {
-	return s.opts.AfterCard != NoCard && !s.leadTried && !sg.all && sg.b > s.skip
+	return s.opts.AfterCard != NoCard && !s.leadTried && !sg.all && sg.b > s.skip && sg.a <= s.skip+cardTailGap
 }
 
 // onlySeps reports whether the bytes in [a, b) all separate a card from
