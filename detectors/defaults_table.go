@@ -129,8 +129,30 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 125,
-		keys: []keyLine{{"id", 125}, {"type", 126}, {"description", 127}, {"pattern", 128}, {"validator", 129}, {"mask", 130}, {"confidence", 131}, {"max_len", 132}, {"tests", 133}},
+		line: 127,
+		keys: []keyLine{{"id", 127}, {"type", 128}, {"description", 129}, {"pattern", 130}, {"context", 131}, {"mask", 136}, {"confidence", 137}, {"max_len", 138}, {"tests", 139}},
+		spec: RuleSpec{
+			ID:          "ssn_last4",
+			Type:        "ssn",
+			Description: "Last four digits of a Social Security number, after a phrase naming them",
+			Pattern:     "(?:^|[^0-9])(?P<v>[0-9]{4})(?:[^0-9]|$)",
+			Context: ContextSpec{
+				Words:    []string{"last 4 of my ssn", "last four of my ssn", "last 4 of my social", "last four of my social", "last 4 of ssn", "last four of ssn", "last 4 of social", "last four of social", "last 4 digits of my ssn", "last four digits of my ssn", "last 4 digits of my social", "last four digits of my social", "last 4 of my ss", "ssn last 4", "ssn last four", "last 4 ssn", "last four ssn"},
+				Before:   24,
+				Required: true,
+			},
+			Mask: "full",
+			Tests: TestsSpec{
+				Match:   []string{"the last 4 of my SSN are 8741", "last four of my social is 8741", "SSN last 4: 8741", "last 4 digits of my ssn - 8741"},
+				NoMatch: []string{"last 4 of my card are 1111", "my ssn", "last 4 of my ssn are on file", "last 4 of my ssn 87412"},
+			},
+			Confidence: 0.85,
+			MaxLen:     4,
+		},
+	},
+	{
+		line: 143,
+		keys: []keyLine{{"id", 143}, {"type", 144}, {"description", 145}, {"pattern", 146}, {"validator", 147}, {"mask", 148}, {"confidence", 149}, {"max_len", 150}, {"tests", 151}},
 		spec: RuleSpec{
 			ID:          "itin",
 			Type:        "itin",
@@ -147,8 +169,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 137,
-		keys: []keyLine{{"id", 137}, {"type", 138}, {"description", 139}, {"pattern", 140}, {"validator", 141}, {"context", 142}, {"mask", 143}, {"max_len", 144}, {"tests", 145}},
+		line: 155,
+		keys: []keyLine{{"id", 155}, {"type", 156}, {"description", 157}, {"pattern", 158}, {"validator", 159}, {"context", 160}, {"mask", 161}, {"max_len", 162}, {"tests", 163}},
 		spec: RuleSpec{
 			ID:          "itin_bare",
 			Type:        "itin",
@@ -169,8 +191,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 149,
-		keys: []keyLine{{"id", 149}, {"type", 150}, {"description", 151}, {"pattern", 152}, {"validator", 153}, {"context", 154}, {"mask", 158}, {"confidence", 159}, {"max_len", 160}, {"tests", 161}},
+		line: 167,
+		keys: []keyLine{{"id", 167}, {"type", 168}, {"description", 169}, {"pattern", 170}, {"validator", 171}, {"context", 172}, {"mask", 176}, {"confidence", 177}, {"max_len", 178}, {"tests", 179}},
 		spec: RuleSpec{
 			ID:          "npi",
 			Type:        "npi",
@@ -192,8 +214,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 165,
-		keys: []keyLine{{"id", 165}, {"type", 166}, {"description", 167}, {"pattern", 168}, {"validator", 169}, {"mask", 170}, {"confidence", 171}, {"context", 172}, {"max_len", 173}, {"tests", 174}},
+		line: 183,
+		keys: []keyLine{{"id", 183}, {"type", 184}, {"description", 185}, {"pattern", 186}, {"validator", 187}, {"mask", 188}, {"confidence", 189}, {"context", 190}, {"max_len", 191}, {"tests", 192}},
 		spec: RuleSpec{
 			ID:          "dea",
 			Type:        "dea",
@@ -214,8 +236,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 178,
-		keys: []keyLine{{"id", 178}, {"type", 179}, {"description", 180}, {"pattern", 181}, {"validator", 182}, {"mask", 183}, {"confidence", 184}, {"max_len", 185}, {"tests", 186}},
+		line: 196,
+		keys: []keyLine{{"id", 196}, {"type", 197}, {"description", 198}, {"pattern", 199}, {"validator", 200}, {"mask", 201}, {"confidence", 202}, {"max_len", 203}, {"tests", 204}},
 		spec: RuleSpec{
 			ID:          "mbi",
 			Type:        "mbi",
@@ -232,8 +254,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 190,
-		keys: []keyLine{{"id", 190}, {"type", 191}, {"description", 192}, {"pattern", 193}, {"context", 194}, {"mask", 198}, {"confidence", 199}, {"max_len", 200}, {"tests", 201}},
+		line: 208,
+		keys: []keyLine{{"id", 208}, {"type", 209}, {"description", 210}, {"pattern", 211}, {"context", 212}, {"mask", 216}, {"confidence", 217}, {"max_len", 218}, {"tests", 219}},
 		spec: RuleSpec{
 			ID:          "mrn",
 			Type:        "mrn",
@@ -254,8 +276,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 205,
-		keys: []keyLine{{"id", 205}, {"type", 206}, {"description", 207}, {"pattern", 208}, {"context", 209}, {"mask", 214}, {"confidence", 215}, {"max_len", 216}, {"tests", 217}},
+		line: 223,
+		keys: []keyLine{{"id", 223}, {"type", 224}, {"description", 225}, {"pattern", 226}, {"context", 227}, {"mask", 232}, {"confidence", 233}, {"max_len", 234}, {"tests", 235}},
 		spec: RuleSpec{
 			ID:          "health_plan_id",
 			Type:        "health_plan_id",
@@ -276,8 +298,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 221,
-		keys: []keyLine{{"id", 221}, {"type", 222}, {"description", 223}, {"pattern", 224}, {"context", 225}, {"mask", 229}, {"confidence", 230}, {"max_len", 231}, {"tests", 232}},
+		line: 239,
+		keys: []keyLine{{"id", 239}, {"type", 240}, {"description", 241}, {"pattern", 242}, {"context", 243}, {"mask", 247}, {"confidence", 248}, {"max_len", 249}, {"tests", 250}},
 		spec: RuleSpec{
 			ID:          "icd10",
 			Type:        "icd10",
@@ -298,8 +320,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 236,
-		keys: []keyLine{{"id", 236}, {"type", 237}, {"description", 238}, {"pattern", 239}, {"context", 240}, {"mask", 241}, {"confidence", 242}, {"max_len", 243}, {"tests", 244}},
+		line: 254,
+		keys: []keyLine{{"id", 254}, {"type", 255}, {"description", 256}, {"pattern", 257}, {"context", 258}, {"mask", 259}, {"confidence", 260}, {"max_len", 261}, {"tests", 262}},
 		spec: RuleSpec{
 			ID:          "ndc",
 			Type:        "ndc",
@@ -320,8 +342,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 248,
-		keys: []keyLine{{"id", 248}, {"type", 249}, {"description", 250}, {"pattern", 251}, {"context", 252}, {"mask", 256}, {"confidence", 257}, {"max_len", 258}, {"tests", 259}},
+		line: 266,
+		keys: []keyLine{{"id", 266}, {"type", 267}, {"description", 268}, {"pattern", 269}, {"context", 270}, {"mask", 274}, {"confidence", 275}, {"max_len", 276}, {"tests", 277}},
 		spec: RuleSpec{
 			ID:          "dob",
 			Type:        "dob",
@@ -342,8 +364,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 263,
-		keys: []keyLine{{"id", 263}, {"type", 264}, {"description", 265}, {"pattern", 266}, {"mask", 267}, {"confidence", 268}, {"max_len", 269}, {"tests", 270}},
+		line: 281,
+		keys: []keyLine{{"id", 281}, {"type", 282}, {"description", 283}, {"pattern", 284}, {"mask", 285}, {"confidence", 286}, {"max_len", 287}, {"tests", 288}},
 		spec: RuleSpec{
 			ID:          "phone",
 			Type:        "phone",
@@ -359,8 +381,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 274,
-		keys: []keyLine{{"id", 274}, {"type", 275}, {"description", 276}, {"pattern", 277}, {"context", 278}, {"mask", 282}, {"confidence", 283}, {"max_len", 284}, {"tests", 285}},
+		line: 292,
+		keys: []keyLine{{"id", 292}, {"type", 293}, {"description", 294}, {"pattern", 295}, {"context", 296}, {"mask", 300}, {"confidence", 301}, {"max_len", 302}, {"tests", 303}},
 		spec: RuleSpec{
 			ID:          "phone_bare",
 			Type:        "phone",
@@ -381,8 +403,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 289,
-		keys: []keyLine{{"id", 289}, {"type", 290}, {"description", 291}, {"pattern", 292}, {"mask", 293}, {"confidence", 294}, {"max_len", 295}, {"tests", 296}},
+		line: 307,
+		keys: []keyLine{{"id", 307}, {"type", 308}, {"description", 309}, {"pattern", 310}, {"mask", 311}, {"confidence", 312}, {"max_len", 313}, {"tests", 314}},
 		spec: RuleSpec{
 			ID:          "phone_intl",
 			Type:        "phone",
@@ -398,8 +420,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 300,
-		keys: []keyLine{{"id", 300}, {"type", 301}, {"description", 302}, {"pattern", 303}, {"keywords", 304}, {"max_len", 305}, {"mask", 306}, {"confidence", 307}, {"tests", 308}},
+		line: 318,
+		keys: []keyLine{{"id", 318}, {"type", 319}, {"description", 320}, {"pattern", 321}, {"keywords", 322}, {"max_len", 323}, {"mask", 324}, {"confidence", 325}, {"tests", 326}},
 		spec: RuleSpec{
 			ID:          "email",
 			Type:        "email",
@@ -416,8 +438,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 312,
-		keys: []keyLine{{"id", 312}, {"type", 313}, {"description", 314}, {"pattern", 315}, {"validator", 316}, {"mask", 317}, {"confidence", 318}, {"max_len", 319}, {"tests", 320}},
+		line: 330,
+		keys: []keyLine{{"id", 330}, {"type", 331}, {"description", 332}, {"pattern", 333}, {"validator", 334}, {"mask", 335}, {"confidence", 336}, {"max_len", 337}, {"tests", 338}},
 		spec: RuleSpec{
 			ID:          "iban",
 			Type:        "iban",
@@ -434,8 +456,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 324,
-		keys: []keyLine{{"id", 324}, {"type", 325}, {"description", 326}, {"pattern", 327}, {"validator", 328}, {"context", 329}, {"mask", 330}, {"confidence", 331}, {"max_len", 332}, {"tests", 333}},
+		line: 342,
+		keys: []keyLine{{"id", 342}, {"type", 343}, {"description", 344}, {"pattern", 345}, {"validator", 346}, {"context", 347}, {"mask", 348}, {"confidence", 349}, {"max_len", 350}, {"tests", 351}},
 		spec: RuleSpec{
 			ID:          "aba_routing",
 			Type:        "aba_routing",
@@ -457,8 +479,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 337,
-		keys: []keyLine{{"id", 337}, {"type", 338}, {"description", 339}, {"pattern", 340}, {"context", 341}, {"mask", 345}, {"confidence", 346}, {"max_len", 347}, {"tests", 348}},
+		line: 355,
+		keys: []keyLine{{"id", 355}, {"type", 356}, {"description", 357}, {"pattern", 358}, {"context", 359}, {"mask", 363}, {"confidence", 364}, {"max_len", 365}, {"tests", 366}},
 		spec: RuleSpec{
 			ID:          "bank_account",
 			Type:        "bank_account",
@@ -479,8 +501,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 352,
-		keys: []keyLine{{"id", 352}, {"type", 353}, {"description", 354}, {"pattern", 355}, {"action", 356}, {"mask", 357}, {"confidence", 358}, {"max_len", 359}, {"tests", 360}},
+		line: 370,
+		keys: []keyLine{{"id", 370}, {"type", 371}, {"description", 372}, {"pattern", 373}, {"action", 374}, {"mask", 375}, {"confidence", 376}, {"max_len", 377}, {"tests", 378}},
 		spec: RuleSpec{
 			ID:          "ip",
 			Type:        "ip",
@@ -497,8 +519,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 364,
-		keys: []keyLine{{"id", 364}, {"type", 365}, {"description", 366}, {"pattern", 367}, {"action", 368}, {"mask", 369}, {"confidence", 370}, {"max_len", 371}, {"tests", 372}},
+		line: 382,
+		keys: []keyLine{{"id", 382}, {"type", 383}, {"description", 384}, {"pattern", 385}, {"action", 386}, {"mask", 387}, {"confidence", 388}, {"max_len", 389}, {"tests", 390}},
 		spec: RuleSpec{
 			ID:          "ip6",
 			Type:        "ip",
@@ -515,8 +537,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 376,
-		keys: []keyLine{{"id", 376}, {"type", 377}, {"description", 378}, {"pattern", 379}, {"context", 380}, {"mask", 381}, {"confidence", 382}, {"max_len", 383}, {"tests", 384}},
+		line: 394,
+		keys: []keyLine{{"id", 394}, {"type", 395}, {"description", 396}, {"pattern", 397}, {"context", 398}, {"mask", 399}, {"confidence", 400}, {"max_len", 401}, {"tests", 402}},
 		spec: RuleSpec{
 			ID:          "passport",
 			Type:        "passport",
@@ -537,8 +559,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 388,
-		keys: []keyLine{{"id", 388}, {"type", 389}, {"description", 390}, {"pattern", 391}, {"context", 392}, {"mask", 396}, {"confidence", 397}, {"max_len", 398}, {"tests", 399}},
+		line: 406,
+		keys: []keyLine{{"id", 406}, {"type", 407}, {"description", 408}, {"pattern", 409}, {"context", 410}, {"mask", 414}, {"confidence", 415}, {"max_len", 416}, {"tests", 417}},
 		spec: RuleSpec{
 			ID:          "drivers_license",
 			Type:        "drivers_license",
@@ -559,8 +581,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 403,
-		keys: []keyLine{{"id", 403}, {"type", 404}, {"description", 405}, {"pattern", 406}, {"validator", 407}, {"mask", 408}, {"confidence", 409}, {"max_len", 410}, {"tests", 411}},
+		line: 421,
+		keys: []keyLine{{"id", 421}, {"type", 422}, {"description", 423}, {"pattern", 424}, {"validator", 425}, {"mask", 426}, {"confidence", 427}, {"max_len", 428}, {"tests", 429}},
 		spec: RuleSpec{
 			ID:          "vin",
 			Type:        "vin",
@@ -577,8 +599,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 415,
-		keys: []keyLine{{"id", 415}, {"type", 416}, {"description", 417}, {"pattern", 418}, {"context", 419}, {"mask", 420}, {"confidence", 421}, {"max_len", 422}, {"tests", 423}},
+		line: 433,
+		keys: []keyLine{{"id", 433}, {"type", 434}, {"description", 435}, {"pattern", 436}, {"context", 437}, {"mask", 438}, {"confidence", 439}, {"max_len", 440}, {"tests", 441}},
 		spec: RuleSpec{
 			ID:          "zip",
 			Type:        "zip",
@@ -599,8 +621,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 427,
-		keys: []keyLine{{"id", 427}, {"type", 428}, {"description", 429}, {"pattern", 430}, {"context", 431}, {"mask", 435}, {"confidence", 436}, {"max_len", 437}, {"tests", 438}},
+		line: 445,
+		keys: []keyLine{{"id", 445}, {"type", 446}, {"description", 447}, {"pattern", 448}, {"context", 449}, {"mask", 453}, {"confidence", 454}, {"max_len", 455}, {"tests", 456}},
 		spec: RuleSpec{
 			ID:          "address",
 			Type:        "address",
@@ -621,8 +643,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 442,
-		keys: []keyLine{{"id", 442}, {"type", 443}, {"description", 444}, {"pattern", 445}, {"context", 446}, {"mask", 450}, {"confidence", 451}, {"max_len", 452}, {"tests", 453}},
+		line: 460,
+		keys: []keyLine{{"id", 460}, {"type", 461}, {"description", 462}, {"pattern", 463}, {"context", 464}, {"mask", 468}, {"confidence", 469}, {"max_len", 470}, {"tests", 471}},
 		spec: RuleSpec{
 			ID:          "name",
 			Type:        "name",
@@ -643,8 +665,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 459,
-		keys: []keyLine{{"id", 459}, {"type", 460}, {"description", 461}, {"pattern", 462}, {"context", 463}, {"mask", 467}, {"confidence", 468}, {"max_len", 469}, {"tests", 470}},
+		line: 477,
+		keys: []keyLine{{"id", 477}, {"type", 478}, {"description", 479}, {"pattern", 480}, {"context", 481}, {"mask", 485}, {"confidence", 486}, {"max_len", 487}, {"tests", 488}},
 		spec: RuleSpec{
 			ID:          "name_intro",
 			Type:        "name",
@@ -665,8 +687,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 474,
-		keys: []keyLine{{"id", 474}, {"type", 475}, {"description", 476}, {"pattern", 477}, {"keywords", 478}, {"action", 479}, {"mask", 480}, {"confidence", 481}, {"tests", 482}},
+		line: 492,
+		keys: []keyLine{{"id", 492}, {"type", 493}, {"description", 494}, {"pattern", 495}, {"keywords", 496}, {"action", 497}, {"mask", 498}, {"confidence", 499}, {"tests", 500}},
 		spec: RuleSpec{
 			ID:          "url",
 			Type:        "url",

@@ -65,6 +65,7 @@ func TestCanonicalTypes(t *testing.T) {
 		{"expiry without separator", "card exp 0928 thanks", "card_expiry", "0928"},
 		{"ssn", "ssn 536-22-8741", "ssn", "536-22-8741"},
 		{"itin", "ITIN 912-70-1234", "itin", "912-70-1234"},
+		{"ssn last four", "the last 4 of my SSN are 8741.", "ssn", "8741"},
 		{"npi", "Dr. Lee NPI 1234567893", "npi", "1234567893"},
 		{"dea", "DEA number AB1234563", "dea", "AB1234563"},
 		{"mbi", "medicare 1EG4-TE5-MK73", "mbi", "1EG4-TE5-MK73"},
