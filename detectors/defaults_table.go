@@ -130,20 +130,20 @@ var defaultsTable = [...]defaultRule{
 	},
 	{
 		line: 127,
-		keys: []keyLine{{"id", 127}, {"type", 128}, {"description", 129}, {"pattern", 130}, {"context", 131}, {"mask", 136}, {"confidence", 137}, {"max_len", 138}, {"tests", 139}},
+		keys: []keyLine{{"id", 127}, {"type", 128}, {"description", 129}, {"pattern", 130}, {"context", 131}, {"mask", 137}, {"confidence", 138}, {"max_len", 139}, {"tests", 140}},
 		spec: RuleSpec{
 			ID:          "ssn_last4",
 			Type:        "ssn",
 			Description: "Last four digits of a Social Security number, after a phrase naming them",
 			Pattern:     "(?:^|[^0-9])(?P<v>[0-9]{4})(?:[^0-9]|$)",
 			Context: ContextSpec{
-				Words:    []string{"last 4 of my ssn", "last four of my ssn", "last 4 of my social", "last four of my social", "last 4 of ssn", "last four of ssn", "last 4 of social", "last four of social", "last 4 digits of my ssn", "last four digits of my ssn", "last 4 digits of my social", "last four digits of my social", "last 4 of my ss", "ssn last 4", "ssn last four", "last 4 ssn", "last four ssn"},
+				Words:    []string{"last 4 of my ssn", "last four of my ssn", "last 4 of my social", "last four of my social", "last 4 of ssn", "last four of ssn", "last 4 of social", "last four of social", "last 4 digits of my ssn", "last four digits of my ssn", "last 4 digits of my social", "last four digits of my social", "last 4 of my ss", "ssn last 4", "ssn last four", "last 4 ssn", "last four ssn", "last 4 of your ssn", "last four of your ssn", "last 4 of your social", "last four of your social"},
 				Before:   24,
 				Required: true,
 			},
 			Mask: "full",
 			Tests: TestsSpec{
-				Match:   []string{"the last 4 of my SSN are 8741", "last four of my social is 8741", "SSN last 4: 8741", "last 4 digits of my ssn - 8741"},
+				Match:   []string{"the last 4 of my SSN are 8741", "last four of my social is 8741", "SSN last 4: 8741", "last 4 digits of my ssn - 8741", "What are the last 4 of your SSN?\n8741"},
 				NoMatch: []string{"last 4 of my card are 1111", "my ssn", "last 4 of my ssn are on file", "last 4 of my ssn 87412"},
 			},
 			Confidence: 0.85,
@@ -151,8 +151,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 143,
-		keys: []keyLine{{"id", 143}, {"type", 144}, {"description", 145}, {"pattern", 146}, {"validator", 147}, {"mask", 148}, {"confidence", 149}, {"max_len", 150}, {"tests", 151}},
+		line: 144,
+		keys: []keyLine{{"id", 144}, {"type", 145}, {"description", 146}, {"pattern", 147}, {"validator", 148}, {"mask", 149}, {"confidence", 150}, {"max_len", 151}, {"tests", 152}},
 		spec: RuleSpec{
 			ID:          "itin",
 			Type:        "itin",
@@ -169,8 +169,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 155,
-		keys: []keyLine{{"id", 155}, {"type", 156}, {"description", 157}, {"pattern", 158}, {"validator", 159}, {"context", 160}, {"mask", 161}, {"max_len", 162}, {"tests", 163}},
+		line: 156,
+		keys: []keyLine{{"id", 156}, {"type", 157}, {"description", 158}, {"pattern", 159}, {"validator", 160}, {"context", 161}, {"mask", 162}, {"max_len", 163}, {"tests", 164}},
 		spec: RuleSpec{
 			ID:          "itin_bare",
 			Type:        "itin",
@@ -191,8 +191,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 167,
-		keys: []keyLine{{"id", 167}, {"type", 168}, {"description", 169}, {"pattern", 170}, {"validator", 171}, {"context", 172}, {"mask", 176}, {"confidence", 177}, {"max_len", 178}, {"tests", 179}},
+		line: 168,
+		keys: []keyLine{{"id", 168}, {"type", 169}, {"description", 170}, {"pattern", 171}, {"validator", 172}, {"context", 173}, {"mask", 177}, {"confidence", 178}, {"max_len", 179}, {"tests", 180}},
 		spec: RuleSpec{
 			ID:          "npi",
 			Type:        "npi",
@@ -214,8 +214,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 183,
-		keys: []keyLine{{"id", 183}, {"type", 184}, {"description", 185}, {"pattern", 186}, {"validator", 187}, {"mask", 188}, {"confidence", 189}, {"context", 190}, {"max_len", 191}, {"tests", 192}},
+		line: 184,
+		keys: []keyLine{{"id", 184}, {"type", 185}, {"description", 186}, {"pattern", 187}, {"validator", 188}, {"mask", 189}, {"confidence", 190}, {"context", 191}, {"max_len", 192}, {"tests", 193}},
 		spec: RuleSpec{
 			ID:          "dea",
 			Type:        "dea",
@@ -236,8 +236,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 196,
-		keys: []keyLine{{"id", 196}, {"type", 197}, {"description", 198}, {"pattern", 199}, {"validator", 200}, {"mask", 201}, {"confidence", 202}, {"max_len", 203}, {"tests", 204}},
+		line: 197,
+		keys: []keyLine{{"id", 197}, {"type", 198}, {"description", 199}, {"pattern", 200}, {"validator", 201}, {"mask", 202}, {"confidence", 203}, {"max_len", 204}, {"tests", 205}},
 		spec: RuleSpec{
 			ID:          "mbi",
 			Type:        "mbi",
@@ -254,8 +254,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 208,
-		keys: []keyLine{{"id", 208}, {"type", 209}, {"description", 210}, {"pattern", 211}, {"context", 212}, {"mask", 216}, {"confidence", 217}, {"max_len", 218}, {"tests", 219}},
+		line: 209,
+		keys: []keyLine{{"id", 209}, {"type", 210}, {"description", 211}, {"pattern", 212}, {"context", 213}, {"mask", 217}, {"confidence", 218}, {"max_len", 219}, {"tests", 220}},
 		spec: RuleSpec{
 			ID:          "mrn",
 			Type:        "mrn",
@@ -276,8 +276,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 223,
-		keys: []keyLine{{"id", 223}, {"type", 224}, {"description", 225}, {"pattern", 226}, {"context", 227}, {"mask", 232}, {"confidence", 233}, {"max_len", 234}, {"tests", 235}},
+		line: 224,
+		keys: []keyLine{{"id", 224}, {"type", 225}, {"description", 226}, {"pattern", 227}, {"context", 228}, {"mask", 233}, {"confidence", 234}, {"max_len", 235}, {"tests", 236}},
 		spec: RuleSpec{
 			ID:          "health_plan_id",
 			Type:        "health_plan_id",
@@ -298,8 +298,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 239,
-		keys: []keyLine{{"id", 239}, {"type", 240}, {"description", 241}, {"pattern", 242}, {"context", 243}, {"mask", 247}, {"confidence", 248}, {"max_len", 249}, {"tests", 250}},
+		line: 240,
+		keys: []keyLine{{"id", 240}, {"type", 241}, {"description", 242}, {"pattern", 243}, {"context", 244}, {"mask", 248}, {"confidence", 249}, {"max_len", 250}, {"tests", 251}},
 		spec: RuleSpec{
 			ID:          "icd10",
 			Type:        "icd10",
@@ -320,8 +320,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 254,
-		keys: []keyLine{{"id", 254}, {"type", 255}, {"description", 256}, {"pattern", 257}, {"context", 258}, {"mask", 259}, {"confidence", 260}, {"max_len", 261}, {"tests", 262}},
+		line: 255,
+		keys: []keyLine{{"id", 255}, {"type", 256}, {"description", 257}, {"pattern", 258}, {"context", 259}, {"mask", 260}, {"confidence", 261}, {"max_len", 262}, {"tests", 263}},
 		spec: RuleSpec{
 			ID:          "ndc",
 			Type:        "ndc",
@@ -342,8 +342,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 266,
-		keys: []keyLine{{"id", 266}, {"type", 267}, {"description", 268}, {"pattern", 269}, {"context", 270}, {"mask", 274}, {"confidence", 275}, {"max_len", 276}, {"tests", 277}},
+		line: 267,
+		keys: []keyLine{{"id", 267}, {"type", 268}, {"description", 269}, {"pattern", 270}, {"context", 271}, {"mask", 275}, {"confidence", 276}, {"max_len", 277}, {"tests", 278}},
 		spec: RuleSpec{
 			ID:          "dob",
 			Type:        "dob",
@@ -364,8 +364,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 281,
-		keys: []keyLine{{"id", 281}, {"type", 282}, {"description", 283}, {"pattern", 284}, {"mask", 285}, {"confidence", 286}, {"max_len", 287}, {"tests", 288}},
+		line: 282,
+		keys: []keyLine{{"id", 282}, {"type", 283}, {"description", 284}, {"pattern", 285}, {"mask", 286}, {"confidence", 287}, {"max_len", 288}, {"tests", 289}},
 		spec: RuleSpec{
 			ID:          "phone",
 			Type:        "phone",
@@ -381,8 +381,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 292,
-		keys: []keyLine{{"id", 292}, {"type", 293}, {"description", 294}, {"pattern", 295}, {"context", 296}, {"mask", 300}, {"confidence", 301}, {"max_len", 302}, {"tests", 303}},
+		line: 293,
+		keys: []keyLine{{"id", 293}, {"type", 294}, {"description", 295}, {"pattern", 296}, {"context", 297}, {"mask", 301}, {"confidence", 302}, {"max_len", 303}, {"tests", 304}},
 		spec: RuleSpec{
 			ID:          "phone_bare",
 			Type:        "phone",
@@ -403,8 +403,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 307,
-		keys: []keyLine{{"id", 307}, {"type", 308}, {"description", 309}, {"pattern", 310}, {"mask", 311}, {"confidence", 312}, {"max_len", 313}, {"tests", 314}},
+		line: 308,
+		keys: []keyLine{{"id", 308}, {"type", 309}, {"description", 310}, {"pattern", 311}, {"mask", 312}, {"confidence", 313}, {"max_len", 314}, {"tests", 315}},
 		spec: RuleSpec{
 			ID:          "phone_intl",
 			Type:        "phone",
@@ -420,8 +420,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 318,
-		keys: []keyLine{{"id", 318}, {"type", 319}, {"description", 320}, {"pattern", 321}, {"keywords", 322}, {"max_len", 323}, {"mask", 324}, {"confidence", 325}, {"tests", 326}},
+		line: 319,
+		keys: []keyLine{{"id", 319}, {"type", 320}, {"description", 321}, {"pattern", 322}, {"keywords", 323}, {"max_len", 324}, {"mask", 325}, {"confidence", 326}, {"tests", 327}},
 		spec: RuleSpec{
 			ID:          "email",
 			Type:        "email",
@@ -438,8 +438,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 330,
-		keys: []keyLine{{"id", 330}, {"type", 331}, {"description", 332}, {"pattern", 333}, {"validator", 334}, {"mask", 335}, {"confidence", 336}, {"max_len", 337}, {"tests", 338}},
+		line: 331,
+		keys: []keyLine{{"id", 331}, {"type", 332}, {"description", 333}, {"pattern", 334}, {"validator", 335}, {"mask", 336}, {"confidence", 337}, {"max_len", 338}, {"tests", 339}},
 		spec: RuleSpec{
 			ID:          "iban",
 			Type:        "iban",
@@ -456,8 +456,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 342,
-		keys: []keyLine{{"id", 342}, {"type", 343}, {"description", 344}, {"pattern", 345}, {"validator", 346}, {"context", 347}, {"mask", 348}, {"confidence", 349}, {"max_len", 350}, {"tests", 351}},
+		line: 343,
+		keys: []keyLine{{"id", 343}, {"type", 344}, {"description", 345}, {"pattern", 346}, {"validator", 347}, {"context", 348}, {"mask", 349}, {"confidence", 350}, {"max_len", 351}, {"tests", 352}},
 		spec: RuleSpec{
 			ID:          "aba_routing",
 			Type:        "aba_routing",
@@ -479,8 +479,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 355,
-		keys: []keyLine{{"id", 355}, {"type", 356}, {"description", 357}, {"pattern", 358}, {"context", 359}, {"mask", 363}, {"confidence", 364}, {"max_len", 365}, {"tests", 366}},
+		line: 356,
+		keys: []keyLine{{"id", 356}, {"type", 357}, {"description", 358}, {"pattern", 359}, {"context", 360}, {"mask", 364}, {"confidence", 365}, {"max_len", 366}, {"tests", 367}},
 		spec: RuleSpec{
 			ID:          "bank_account",
 			Type:        "bank_account",
@@ -501,8 +501,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 370,
-		keys: []keyLine{{"id", 370}, {"type", 371}, {"description", 372}, {"pattern", 373}, {"action", 374}, {"mask", 375}, {"confidence", 376}, {"max_len", 377}, {"tests", 378}},
+		line: 371,
+		keys: []keyLine{{"id", 371}, {"type", 372}, {"description", 373}, {"pattern", 374}, {"action", 375}, {"mask", 376}, {"confidence", 377}, {"max_len", 378}, {"tests", 379}},
 		spec: RuleSpec{
 			ID:          "ip",
 			Type:        "ip",
@@ -519,8 +519,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 382,
-		keys: []keyLine{{"id", 382}, {"type", 383}, {"description", 384}, {"pattern", 385}, {"action", 386}, {"mask", 387}, {"confidence", 388}, {"max_len", 389}, {"tests", 390}},
+		line: 383,
+		keys: []keyLine{{"id", 383}, {"type", 384}, {"description", 385}, {"pattern", 386}, {"action", 387}, {"mask", 388}, {"confidence", 389}, {"max_len", 390}, {"tests", 391}},
 		spec: RuleSpec{
 			ID:          "ip6",
 			Type:        "ip",
@@ -537,8 +537,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 394,
-		keys: []keyLine{{"id", 394}, {"type", 395}, {"description", 396}, {"pattern", 397}, {"context", 398}, {"mask", 399}, {"confidence", 400}, {"max_len", 401}, {"tests", 402}},
+		line: 395,
+		keys: []keyLine{{"id", 395}, {"type", 396}, {"description", 397}, {"pattern", 398}, {"context", 399}, {"mask", 400}, {"confidence", 401}, {"max_len", 402}, {"tests", 403}},
 		spec: RuleSpec{
 			ID:          "passport",
 			Type:        "passport",
@@ -559,8 +559,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 406,
-		keys: []keyLine{{"id", 406}, {"type", 407}, {"description", 408}, {"pattern", 409}, {"context", 410}, {"mask", 414}, {"confidence", 415}, {"max_len", 416}, {"tests", 417}},
+		line: 407,
+		keys: []keyLine{{"id", 407}, {"type", 408}, {"description", 409}, {"pattern", 410}, {"context", 411}, {"mask", 415}, {"confidence", 416}, {"max_len", 417}, {"tests", 418}},
 		spec: RuleSpec{
 			ID:          "drivers_license",
 			Type:        "drivers_license",
@@ -581,8 +581,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 421,
-		keys: []keyLine{{"id", 421}, {"type", 422}, {"description", 423}, {"pattern", 424}, {"validator", 425}, {"mask", 426}, {"confidence", 427}, {"max_len", 428}, {"tests", 429}},
+		line: 422,
+		keys: []keyLine{{"id", 422}, {"type", 423}, {"description", 424}, {"pattern", 425}, {"validator", 426}, {"mask", 427}, {"confidence", 428}, {"max_len", 429}, {"tests", 430}},
 		spec: RuleSpec{
 			ID:          "vin",
 			Type:        "vin",
@@ -599,8 +599,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 433,
-		keys: []keyLine{{"id", 433}, {"type", 434}, {"description", 435}, {"pattern", 436}, {"context", 437}, {"mask", 438}, {"confidence", 439}, {"max_len", 440}, {"tests", 441}},
+		line: 434,
+		keys: []keyLine{{"id", 434}, {"type", 435}, {"description", 436}, {"pattern", 437}, {"context", 438}, {"mask", 439}, {"confidence", 440}, {"max_len", 441}, {"tests", 442}},
 		spec: RuleSpec{
 			ID:          "zip",
 			Type:        "zip",
@@ -621,8 +621,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 445,
-		keys: []keyLine{{"id", 445}, {"type", 446}, {"description", 447}, {"pattern", 448}, {"context", 449}, {"mask", 453}, {"confidence", 454}, {"max_len", 455}, {"tests", 456}},
+		line: 446,
+		keys: []keyLine{{"id", 446}, {"type", 447}, {"description", 448}, {"pattern", 449}, {"context", 450}, {"mask", 454}, {"confidence", 455}, {"max_len", 456}, {"tests", 457}},
 		spec: RuleSpec{
 			ID:          "address",
 			Type:        "address",
@@ -643,8 +643,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 460,
-		keys: []keyLine{{"id", 460}, {"type", 461}, {"description", 462}, {"pattern", 463}, {"context", 464}, {"mask", 468}, {"confidence", 469}, {"max_len", 470}, {"tests", 471}},
+		line: 461,
+		keys: []keyLine{{"id", 461}, {"type", 462}, {"description", 463}, {"pattern", 464}, {"context", 465}, {"mask", 469}, {"confidence", 470}, {"max_len", 471}, {"tests", 472}},
 		spec: RuleSpec{
 			ID:          "name",
 			Type:        "name",
@@ -665,8 +665,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 477,
-		keys: []keyLine{{"id", 477}, {"type", 478}, {"description", 479}, {"pattern", 480}, {"context", 481}, {"mask", 485}, {"confidence", 486}, {"max_len", 487}, {"tests", 488}},
+		line: 478,
+		keys: []keyLine{{"id", 478}, {"type", 479}, {"description", 480}, {"pattern", 481}, {"context", 482}, {"mask", 486}, {"confidence", 487}, {"max_len", 488}, {"tests", 489}},
 		spec: RuleSpec{
 			ID:          "name_intro",
 			Type:        "name",
@@ -687,8 +687,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 492,
-		keys: []keyLine{{"id", 492}, {"type", 493}, {"description", 494}, {"pattern", 495}, {"keywords", 496}, {"action", 497}, {"mask", 498}, {"confidence", 499}, {"tests", 500}},
+		line: 493,
+		keys: []keyLine{{"id", 493}, {"type", 494}, {"description", 495}, {"pattern", 496}, {"keywords", 497}, {"action", 498}, {"mask", 499}, {"confidence", 500}, {"tests", 501}},
 		spec: RuleSpec{
 			ID:          "url",
 			Type:        "url",
