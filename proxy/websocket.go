@@ -159,6 +159,7 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *route
 		strict:   rt.wsStrict,
 		secure:   p.opts.SecureCommand,
 		diverter: ex.diverter(),
+		thread:   &wsThread{},
 		redact: func(ctx context.Context, direction string, text []byte, opts detectors.RedactOptions) ([]byte, []detectors.Finding, error) {
 			return p.redactText(ctx, rt, direction, text, opts)
 		},

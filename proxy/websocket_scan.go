@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
+	"sync"
 
 	"github.com/veilproxy/veil/detectors"
 )
@@ -26,6 +28,59 @@ type wsEnv struct {
 	// secure answers "/secure NAME"; nil: the command is off.
 	secure   func(ctx context.Context, form string) (invitation string, ok bool, err error)
 	diverter detectors.Diverter
+	// thread is shared by the connection's two directions; nil: each
+	// direction is read on its own.
+	thread *wsThread
+}
+
+// wsThread is what the two directions of a connection know of each other:
+// which spoke last, and the question or label its last message ended with.
+// A question in one direction is the context of the answer in the other
+// ("What are the last 4 of your SSN?", then "8741"). It holds released
+// text only.
+type wsThread struct {
+	mu       sync.Mutex
+	seq      uint64
+	last     [2]uint64 // per direction: the seq of its last message
+	question [2][]byte // per direction: the question its last message ended with
+}
+
+// wsQuestionSize bounds the question kept: the line it ends.
+const wsQuestionSize = 96
+
+// questionOf returns the last line of released text when it is a question
+// or a label (ends with '?' or ':'), at most wsQuestionSize bytes, and a
+// line break after it: context for the next line, the answer. Else nil.
+func questionOf(released []byte) []byte {
+	line := bytes.TrimRight(released, " \t\r\n")
+	if n := len(line); n == 0 || line[n-1] != '?' && line[n-1] != ':' {
+		return nil
+	}
+	if i := bytes.LastIndexByte(line, '\n'); i >= 0 {
+		line = line[i+1:]
+	}
+	line = line[max(0, len(line)-wsQuestionSize):]
+	return append(append([]byte(nil), line...), '\n')
+}
+
+// begin starts a message of side: the question the other side asked, if
+// it spoke last.
+func (t *wsThread) begin(side int) []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if other := 1 - side; t.last[other] > t.last[side] {
+		return t.question[other]
+	}
+	return nil
+}
+
+// end records a message of side and the question it ended with.
+func (t *wsThread) end(side int, question []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.seq++
+	t.last[side] = t.seq
+	t.question[side] = question
 }
 
 // wsScanner scans the text messages of one WebSocket connection in one
@@ -38,14 +93,22 @@ type wsEnv struct {
 type wsScanner struct {
 	env       *wsEnv
 	direction string // "request" (client to upstream) or "response"
+	side      int    // 0 request, 1 response: its index in env.thread
 	tails     map[string][]byte
 	cards     map[string]detectors.CardEnd
 	order     []string // tails' keys, oldest first
+	// For the message being scanned: the other side's question it
+	// answers, and the question it ends with.
+	answers, asks []byte
 }
 
 // newWSScanner starts the scanner of one direction of a connection.
 func newWSScanner(env *wsEnv, direction string) *wsScanner {
-	return &wsScanner{env: env, direction: direction, tails: make(map[string][]byte), cards: make(map[string]detectors.CardEnd)}
+	s := &wsScanner{env: env, direction: direction, tails: make(map[string][]byte), cards: make(map[string]detectors.CardEnd)}
+	if direction == "response" {
+		s.side = 1
+	}
+	return s
 }
 
 // scan returns the message to forward in place of msg.
@@ -56,6 +119,19 @@ func newWSScanner(env *wsEnv, direction string) *wsScanner {
 // type followed by JSON) have their JSON part rewritten, anything else is
 // scanned as one text. Nothing is forwarded unscanned.
 func (s *wsScanner) scan(ctx context.Context, msg []byte) ([]byte, error) {
+	if s.env.thread == nil {
+		return s.scanMessage(ctx, msg)
+	}
+	s.answers, s.asks = s.env.thread.begin(s.side), nil
+	out, err := s.scanMessage(ctx, msg)
+	if err == nil {
+		s.env.thread.end(s.side, s.asks)
+	}
+	return out, err
+}
+
+// scanMessage is scan without the thread's bookkeeping.
+func (s *wsScanner) scanMessage(ctx context.Context, msg []byte) ([]byte, error) {
 	if !s.env.json {
 		return s.value(ctx, "", msg, false, false)
 	}
@@ -133,7 +209,12 @@ func (s *wsScanner) value(ctx context.Context, key string, text []byte, isNumber
 	}
 	opts := detectors.RedactOptions{Diverter: s.env.diverter, Strict: strict}
 	if !isNumber {
+		// The other side's question when it spoke last, else the text
+		// this field released last.
 		opts.Preceding = s.tails[key]
+		if s.answers != nil {
+			opts.Preceding = s.answers
+		}
 		opts.AfterCard = s.cards[key]
 	}
 	out, fs, err := s.env.redact(ctx, s.direction, text, opts)
@@ -141,6 +222,9 @@ func (s *wsScanner) value(ctx context.Context, key string, text []byte, isNumber
 		return nil, err
 	}
 	if !isNumber {
+		if q := questionOf(out); q != nil {
+			s.asks = q
+		}
 		s.keepTail(key, out)
 		if end := detectors.CardAtEnd(text, fs, opts.AfterCard); end != detectors.NoCard {
 			s.cards[key] = end

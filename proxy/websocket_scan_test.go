@@ -160,3 +160,20 @@ func FuzzWebSocketScan(f *testing.F) {
 		}
 	})
 }
+
+func TestQuestionOf(t *testing.T) {
+	long := strings.Repeat("x", 200) + "?"
+	tests := []struct{ released, want string }{
+		{"What are the last 4 of your SSN?", "What are the last 4 of your SSN?\n"},
+		{"Card number:  \n", "Card number:\n"},
+		{"thanks\nYour date of birth?", "Your date of birth?\n"},
+		{"ok, thanks", ""},
+		{"", ""},
+		{long, long[len(long)-wsQuestionSize:] + "\n"},
+	}
+	for _, tt := range tests {
+		if got := string(questionOf([]byte(tt.released))); got != tt.want {
+			t.Errorf("questionOf(%q) = %q, want %q", tt.released, got, tt.want)
+		}
+	}
+}

@@ -228,6 +228,38 @@ func TestWebSocketCardTailAcrossMessages(t *testing.T) {
 	env.assertNoLeak(t, "4111 1111 1111 1111", "12/27")
 }
 
+// TestWebSocketAnswerToAQuestion: the agent asks in one direction, the
+// visitor answers in the other with a bare number, which the question
+// names.
+func TestWebSocketAnswerToAQuestion(t *testing.T) {
+	up := newWSUpstream(t, func(msg []byte) [][]byte {
+		switch {
+		case strings.Contains(string(msg), "verify"):
+			return [][]byte{[]byte(`{"from":"agent","text":"Sure. What are the last 4 of your SSN?"}`)}
+		case strings.Contains(string(msg), "hello"):
+			return [][]byte{[]byte(`{"from":"agent","text":"Hi! How many items did you order?"}`)}
+		}
+		return [][]byte{[]byte(`{"from":"agent","text":"ok"}`)}
+	})
+	env := newStreamEnv(t, up.srv.URL, wsRoutes(), Limits{}, nil, Options{})
+	c := wsDial(t, env, nil)
+	wsRoundTrip(t, c, `{"text":"I need to verify my account"}`)
+	wsRoundTrip(t, c, `{"text":"8741"}`)
+	wsRoundTrip(t, c, `{"text":"hello"}`)
+	wsRoundTrip(t, c, `{"text":"8742"}`) // an answer, but not to a question naming a value
+	recv := up.received()
+	if len(recv) != 4 {
+		t.Fatalf("upstream received %d messages, want 4", len(recv))
+	}
+	if strings.Contains(recv[1], "8741") {
+		t.Errorf("the last 4 of the SSN reached the upstream: %q", recv[1])
+	}
+	if recv[3] != `{"text":"8742"}` {
+		t.Errorf("a number answering an ordinary question changed: %q", recv[3])
+	}
+	env.assertNoLeak(t, "8741")
+}
+
 func TestWebSocketStrictPath(t *testing.T) {
 	up := newWSUpstream(t, nil)
 	env := newStreamEnv(t, up.srv.URL, wsRoutes(), Limits{}, nil, Options{})
