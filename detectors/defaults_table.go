@@ -389,14 +389,14 @@ var defaultsTable = [...]defaultRule{
 			Description: "North American phone number after a phone word, as ten digits or with any exchange (555-123-4567)",
 			Pattern:     "(?:^|[^0-9A-Za-z+\\-])(?P<v>(?:\\+?1[ .\\-]?)?[2-9][0-9]{2}(?:[0-9]{7}|-[0-9]{3}-[0-9]{4}|\\.[0-9]{3}\\.[0-9]{4}| [0-9]{3} [0-9]{4}))(?:[^0-9A-Za-z\\-]|-[^0-9]|$)",
 			Context: ContextSpec{
-				Words:    []string{"phone", "call", "tel", "cell", "mobile", "text me", "text at", "reach me", "contact", "fax", "sms", "whatsapp", "my number", "number is", "number:", "ph:", "ph."},
+				Words:    []string{"phone", "call", "tel", "cell", "mobile", "text me", "text at", "reach me", "contact", "fax", "sms", "whatsapp", "my number", "best number", "callback number", "call back number", "home number", "work number", "ph:", "ph."},
 				Before:   40,
 				Required: true,
 			},
 			Mask: "type_tag",
 			Tests: TestsSpec{
-				Match:   []string{"tel:2125550143", "call me at 2125550143", "my number is 2125550143", "call 555-123-4567 after 5", "my number is 5551234567", "cell +1 555.123.4567"},
-				NoMatch: []string{"NPI 2309240627 comes back", "order 2125550143"},
+				Match:   []string{"tel:2125550143", "call me at 2125550143", "my number is 2125550143", "call 555-123-4567 after 5", "my number is 5551234567", "cell +1 555.123.4567", "best number: 2125550143"},
+				NoMatch: []string{"NPI 2309240627 comes back", "order 2125550143", "the NPI number is 2180478150"},
 			},
 			Confidence: 0.7,
 			MaxLen:     16,
