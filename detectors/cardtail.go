@@ -23,7 +23,7 @@ func cardTailSep(c byte) bool {
 // cardTail appends the expiry and the security code that follow the card
 // number at [start, end) inside the island view isl of segment sg. It
 // returns the span they take, in absolute offsets (empty if none).
-func (s *scanner) cardTail(isl *view, start, end int, sg segment) span {
+func (s *scanner) cardTail(isl *view, start, end int, sg segment) cardTailSpan {
 	card := Card
 	if amexDigits(isl.from(start).b) {
 		card = AmexCard
@@ -35,7 +35,7 @@ func (s *scanner) cardTail(isl *view, start, end int, sg segment) span {
 // given yet) of a card that ends at from (absolute, inside isl), separated
 // from it when sep is set; a text that follows a message ending with a
 // card starts with them unseparated.
-func (s *scanner) tailFrom(isl *view, from int, card CardEnd, sep bool, sg segment) (tail span) {
+func (s *scanner) tailFrom(isl *view, from int, card CardEnd, sep bool, sg segment) (tail cardTailSpan) {
 	expiry, cvv := s.e.tailExpiry, s.e.tailCVV
 	if card&expiryGiven != 0 {
 		expiry = nil
@@ -87,25 +87,33 @@ func (s *scanner) tailFrom(isl *view, from int, card CardEnd, sep bool, sg segme
 		if oe > sg.b {
 			return
 		}
-		s.finds = append(s.finds, found{s: os, e: oe, rule: rule, conf: rule.confidence, action: s.e.actionOf(rule), ctxGap: -1})
+		action := s.e.actionOf(rule)
+		s.finds = append(s.finds, found{s: os, e: oe, rule: rule, conf: rule.confidence, action: action, ctxGap: -1})
 		if tail.e == 0 {
-			tail.s = os
+			tail.s, tail.action = os, action
 		}
-		tail.e = oe
+		tail.e, tail.action = oe, min(tail.action, action)
 		k = e
 	}
 	return
 }
 
+// cardTailSpan is where a card's tail lies, and the weakest action of its
+// findings.
+type cardTailSpan struct {
+	s, e   int
+	action Action
+}
+
 // dropInsideTails removes the findings from s.finds[from:] of rules other
-// than the card, expiry and code rules that lie inside a card's tail:
-// "4111 1111 1111 1111 321 11/2026" holds a code and an expiry, not the
-// SSN its digits also spell. The tail's findings mask every digit of such
-// a finding.
-func (s *scanner) dropInsideTails(from int, tails []span) {
+// than the card, expiry and code rules that lie inside a card's tail, with
+// an action no stronger than the tail's: "4111 1111 1111 1111 321 11/2026"
+// holds a code and an expiry, not the SSN its digits also spell. The
+// tail's findings mask every digit of such a finding.
+func (s *scanner) dropInsideTails(from int, tails []cardTailSpan) {
 	kept := s.finds[:from]
 	for _, f := range s.finds[from:] {
-		if f.rule != s.e.tailExpiry && f.rule != s.e.tailCVV && f.rule.scanner != "card" && insideAny(f.s, f.e, tails) {
+		if f.rule != s.e.tailExpiry && f.rule != s.e.tailCVV && f.rule.scanner != "card" && insideTail(f, tails) {
 			continue
 		}
 		kept = append(kept, f)
@@ -113,9 +121,9 @@ func (s *scanner) dropInsideTails(from int, tails []span) {
 	s.finds = kept
 }
 
-func insideAny(a, b int, spans []span) bool {
-	for _, t := range spans {
-		if a >= t.s && b <= t.e {
+func insideTail(f found, tails []cardTailSpan) bool {
+	for _, t := range tails {
+		if f.s >= t.s && f.e <= t.e && f.action <= t.action {
 			return true
 		}
 	}

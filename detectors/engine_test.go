@@ -537,6 +537,17 @@ func TestCardTail(t *testing.T) {
 		{"4111 1111 1111 1111 12/27/2025", []string{"card"}, nil},
 		{"4111 1111 1111 1111 123.50", []string{"card"}, nil},
 	}
+	// A tail that only reports leaves the SSN its digits spell to be
+	// masked as one.
+	reporting := mustCompile(t, Config{Actions: map[string]string{"cvv": "report", "card_expiry": "report"}})
+	text := "card 4111 1111 1111 1111 321 11/2026"
+	out, fs, err := reporting.Redact(context.Background(), []byte(text), RedactOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "321") || !slices.ContainsFunc(fs, func(f Finding) bool { return f.Type == "ssn" }) {
+		t.Errorf("tail that reports: %q, findings %+v", out, fs)
+	}
 	for _, tt := range tests {
 		types := findTypes(t, e, tt.text, RedactOptions{})
 		if !slices.Equal(types, tt.types) {

@@ -49,8 +49,8 @@ type scanner struct {
 	hitHint [2]int // where the last hitsBetween of each caller started
 	kwNear  []bool // per rule, for the segment being scanned
 	ctxNear []bool
-	flagged []int  // the rules with a keyword or context word near it
-	tails   []span // the card tails found in it
+	flagged []int          // the rules with a keyword or context word near it
+	tails   []cardTailSpan // the card tails found in it
 	// leadTried: the start of the text was tried for a card's tail
 	// (RedactOptions.AfterCard).
 	leadTried bool
