@@ -236,8 +236,31 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 197,
-		keys: []keyLine{{"id", 197}, {"type", 198}, {"description", 199}, {"pattern", 200}, {"validator", 201}, {"mask", 202}, {"confidence", 203}, {"max_len", 204}, {"tests", 205}},
+		line: 199,
+		keys: []keyLine{{"id", 199}, {"type", 200}, {"description", 201}, {"pattern", 202}, {"validator", 203}, {"context", 204}, {"mask", 208}, {"confidence", 209}, {"max_len", 210}, {"tests", 211}},
+		spec: RuleSpec{
+			ID:          "dea_spaced",
+			Type:        "dea",
+			Description: "DEA registration number with a space or dash after its letters, after a DEA word",
+			Pattern:     "(?:^|[^A-Za-z0-9])(?P<v>[A-Za-z][A-Za-z9][ \\-][0-9]{7})(?:[^A-Za-z0-9]|$)",
+			Context: ContextSpec{
+				Words:    []string{"dea"},
+				Before:   40,
+				Required: true,
+			},
+			Validator: "dea",
+			Mask:      "type_tag",
+			Tests: TestsSpec{
+				Match:   []string{"my DEA is AB 1234563", "DEA number: BJ-1234563"},
+				NoMatch: []string{"AB 1234563", "DEA AB 1234567", "PO 1234563"},
+			},
+			Confidence: 0.85,
+			MaxLen:     10,
+		},
+	},
+	{
+		line: 215,
+		keys: []keyLine{{"id", 215}, {"type", 216}, {"description", 217}, {"pattern", 218}, {"validator", 219}, {"mask", 220}, {"confidence", 221}, {"max_len", 222}, {"tests", 223}},
 		spec: RuleSpec{
 			ID:          "mbi",
 			Type:        "mbi",
@@ -254,8 +277,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 209,
-		keys: []keyLine{{"id", 209}, {"type", 210}, {"description", 211}, {"pattern", 212}, {"context", 213}, {"mask", 217}, {"confidence", 218}, {"max_len", 219}, {"tests", 220}},
+		line: 227,
+		keys: []keyLine{{"id", 227}, {"type", 228}, {"description", 229}, {"pattern", 230}, {"context", 231}, {"mask", 235}, {"confidence", 236}, {"max_len", 237}, {"tests", 238}},
 		spec: RuleSpec{
 			ID:          "mrn",
 			Type:        "mrn",
@@ -276,8 +299,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 224,
-		keys: []keyLine{{"id", 224}, {"type", 225}, {"description", 226}, {"pattern", 227}, {"context", 228}, {"mask", 233}, {"confidence", 234}, {"max_len", 235}, {"tests", 236}},
+		line: 242,
+		keys: []keyLine{{"id", 242}, {"type", 243}, {"description", 244}, {"pattern", 245}, {"context", 246}, {"mask", 251}, {"confidence", 252}, {"max_len", 253}, {"tests", 254}},
 		spec: RuleSpec{
 			ID:          "health_plan_id",
 			Type:        "health_plan_id",
@@ -298,8 +321,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 240,
-		keys: []keyLine{{"id", 240}, {"type", 241}, {"description", 242}, {"pattern", 243}, {"context", 244}, {"mask", 248}, {"confidence", 249}, {"max_len", 250}, {"tests", 251}},
+		line: 258,
+		keys: []keyLine{{"id", 258}, {"type", 259}, {"description", 260}, {"pattern", 261}, {"context", 262}, {"mask", 266}, {"confidence", 267}, {"max_len", 268}, {"tests", 269}},
 		spec: RuleSpec{
 			ID:          "icd10",
 			Type:        "icd10",
@@ -320,8 +343,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 255,
-		keys: []keyLine{{"id", 255}, {"type", 256}, {"description", 257}, {"pattern", 258}, {"context", 259}, {"mask", 260}, {"confidence", 261}, {"max_len", 262}, {"tests", 263}},
+		line: 273,
+		keys: []keyLine{{"id", 273}, {"type", 274}, {"description", 275}, {"pattern", 276}, {"context", 277}, {"mask", 278}, {"confidence", 279}, {"max_len", 280}, {"tests", 281}},
 		spec: RuleSpec{
 			ID:          "ndc",
 			Type:        "ndc",
@@ -342,8 +365,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 267,
-		keys: []keyLine{{"id", 267}, {"type", 268}, {"description", 269}, {"pattern", 270}, {"context", 271}, {"mask", 275}, {"confidence", 276}, {"max_len", 277}, {"tests", 278}},
+		line: 285,
+		keys: []keyLine{{"id", 285}, {"type", 286}, {"description", 287}, {"pattern", 288}, {"context", 289}, {"mask", 293}, {"confidence", 294}, {"max_len", 295}, {"tests", 296}},
 		spec: RuleSpec{
 			ID:          "dob",
 			Type:        "dob",
@@ -364,8 +387,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 282,
-		keys: []keyLine{{"id", 282}, {"type", 283}, {"description", 284}, {"pattern", 285}, {"mask", 286}, {"confidence", 287}, {"max_len", 288}, {"tests", 289}},
+		line: 300,
+		keys: []keyLine{{"id", 300}, {"type", 301}, {"description", 302}, {"pattern", 303}, {"mask", 304}, {"confidence", 305}, {"max_len", 306}, {"tests", 307}},
 		spec: RuleSpec{
 			ID:          "phone",
 			Type:        "phone",
@@ -381,8 +404,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 293,
-		keys: []keyLine{{"id", 293}, {"type", 294}, {"description", 295}, {"pattern", 296}, {"context", 297}, {"mask", 301}, {"confidence", 302}, {"max_len", 303}, {"tests", 304}},
+		line: 311,
+		keys: []keyLine{{"id", 311}, {"type", 312}, {"description", 313}, {"pattern", 314}, {"context", 315}, {"mask", 319}, {"confidence", 320}, {"max_len", 321}, {"tests", 322}},
 		spec: RuleSpec{
 			ID:          "phone_bare",
 			Type:        "phone",
@@ -403,8 +426,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 308,
-		keys: []keyLine{{"id", 308}, {"type", 309}, {"description", 310}, {"pattern", 311}, {"mask", 312}, {"confidence", 313}, {"max_len", 314}, {"tests", 315}},
+		line: 326,
+		keys: []keyLine{{"id", 326}, {"type", 327}, {"description", 328}, {"pattern", 329}, {"mask", 330}, {"confidence", 331}, {"max_len", 332}, {"tests", 333}},
 		spec: RuleSpec{
 			ID:          "phone_intl",
 			Type:        "phone",
@@ -420,8 +443,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 319,
-		keys: []keyLine{{"id", 319}, {"type", 320}, {"description", 321}, {"pattern", 322}, {"keywords", 323}, {"max_len", 324}, {"mask", 325}, {"confidence", 326}, {"tests", 327}},
+		line: 337,
+		keys: []keyLine{{"id", 337}, {"type", 338}, {"description", 339}, {"pattern", 340}, {"keywords", 341}, {"max_len", 342}, {"mask", 343}, {"confidence", 344}, {"tests", 345}},
 		spec: RuleSpec{
 			ID:          "email",
 			Type:        "email",
@@ -438,8 +461,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 331,
-		keys: []keyLine{{"id", 331}, {"type", 332}, {"description", 333}, {"pattern", 334}, {"validator", 335}, {"mask", 336}, {"confidence", 337}, {"max_len", 338}, {"tests", 339}},
+		line: 349,
+		keys: []keyLine{{"id", 349}, {"type", 350}, {"description", 351}, {"pattern", 352}, {"validator", 353}, {"mask", 354}, {"confidence", 355}, {"max_len", 356}, {"tests", 357}},
 		spec: RuleSpec{
 			ID:          "iban",
 			Type:        "iban",
@@ -456,8 +479,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 343,
-		keys: []keyLine{{"id", 343}, {"type", 344}, {"description", 345}, {"pattern", 346}, {"validator", 347}, {"context", 348}, {"mask", 349}, {"confidence", 350}, {"max_len", 351}, {"tests", 352}},
+		line: 361,
+		keys: []keyLine{{"id", 361}, {"type", 362}, {"description", 363}, {"pattern", 364}, {"validator", 365}, {"context", 366}, {"mask", 367}, {"confidence", 368}, {"max_len", 369}, {"tests", 370}},
 		spec: RuleSpec{
 			ID:          "aba_routing",
 			Type:        "aba_routing",
@@ -479,8 +502,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 356,
-		keys: []keyLine{{"id", 356}, {"type", 357}, {"description", 358}, {"pattern", 359}, {"context", 360}, {"mask", 364}, {"confidence", 365}, {"max_len", 366}, {"tests", 367}},
+		line: 374,
+		keys: []keyLine{{"id", 374}, {"type", 375}, {"description", 376}, {"pattern", 377}, {"context", 378}, {"mask", 382}, {"confidence", 383}, {"max_len", 384}, {"tests", 385}},
 		spec: RuleSpec{
 			ID:          "bank_account",
 			Type:        "bank_account",
@@ -501,8 +524,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 371,
-		keys: []keyLine{{"id", 371}, {"type", 372}, {"description", 373}, {"pattern", 374}, {"action", 375}, {"mask", 376}, {"confidence", 377}, {"max_len", 378}, {"tests", 379}},
+		line: 389,
+		keys: []keyLine{{"id", 389}, {"type", 390}, {"description", 391}, {"pattern", 392}, {"action", 393}, {"mask", 394}, {"confidence", 395}, {"max_len", 396}, {"tests", 397}},
 		spec: RuleSpec{
 			ID:          "ip",
 			Type:        "ip",
@@ -519,8 +542,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 383,
-		keys: []keyLine{{"id", 383}, {"type", 384}, {"description", 385}, {"pattern", 386}, {"action", 387}, {"mask", 388}, {"confidence", 389}, {"max_len", 390}, {"tests", 391}},
+		line: 401,
+		keys: []keyLine{{"id", 401}, {"type", 402}, {"description", 403}, {"pattern", 404}, {"action", 405}, {"mask", 406}, {"confidence", 407}, {"max_len", 408}, {"tests", 409}},
 		spec: RuleSpec{
 			ID:          "ip6",
 			Type:        "ip",
@@ -537,8 +560,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 395,
-		keys: []keyLine{{"id", 395}, {"type", 396}, {"description", 397}, {"pattern", 398}, {"context", 399}, {"mask", 400}, {"confidence", 401}, {"max_len", 402}, {"tests", 403}},
+		line: 413,
+		keys: []keyLine{{"id", 413}, {"type", 414}, {"description", 415}, {"pattern", 416}, {"context", 417}, {"mask", 418}, {"confidence", 419}, {"max_len", 420}, {"tests", 421}},
 		spec: RuleSpec{
 			ID:          "passport",
 			Type:        "passport",
@@ -559,8 +582,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 407,
-		keys: []keyLine{{"id", 407}, {"type", 408}, {"description", 409}, {"pattern", 410}, {"context", 411}, {"mask", 415}, {"confidence", 416}, {"max_len", 417}, {"tests", 418}},
+		line: 425,
+		keys: []keyLine{{"id", 425}, {"type", 426}, {"description", 427}, {"pattern", 428}, {"context", 429}, {"mask", 433}, {"confidence", 434}, {"max_len", 435}, {"tests", 436}},
 		spec: RuleSpec{
 			ID:          "drivers_license",
 			Type:        "drivers_license",
@@ -581,8 +604,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 422,
-		keys: []keyLine{{"id", 422}, {"type", 423}, {"description", 424}, {"pattern", 425}, {"validator", 426}, {"mask", 427}, {"confidence", 428}, {"max_len", 429}, {"tests", 430}},
+		line: 440,
+		keys: []keyLine{{"id", 440}, {"type", 441}, {"description", 442}, {"pattern", 443}, {"validator", 444}, {"mask", 445}, {"confidence", 446}, {"max_len", 447}, {"tests", 448}},
 		spec: RuleSpec{
 			ID:          "vin",
 			Type:        "vin",
@@ -599,8 +622,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 434,
-		keys: []keyLine{{"id", 434}, {"type", 435}, {"description", 436}, {"pattern", 437}, {"context", 438}, {"mask", 439}, {"confidence", 440}, {"max_len", 441}, {"tests", 442}},
+		line: 452,
+		keys: []keyLine{{"id", 452}, {"type", 453}, {"description", 454}, {"pattern", 455}, {"context", 456}, {"mask", 457}, {"confidence", 458}, {"max_len", 459}, {"tests", 460}},
 		spec: RuleSpec{
 			ID:          "zip",
 			Type:        "zip",
@@ -621,8 +644,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 446,
-		keys: []keyLine{{"id", 446}, {"type", 447}, {"description", 448}, {"pattern", 449}, {"context", 450}, {"mask", 454}, {"confidence", 455}, {"max_len", 456}, {"tests", 457}},
+		line: 464,
+		keys: []keyLine{{"id", 464}, {"type", 465}, {"description", 466}, {"pattern", 467}, {"context", 468}, {"mask", 472}, {"confidence", 473}, {"max_len", 474}, {"tests", 475}},
 		spec: RuleSpec{
 			ID:          "address",
 			Type:        "address",
@@ -643,8 +666,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 461,
-		keys: []keyLine{{"id", 461}, {"type", 462}, {"description", 463}, {"pattern", 464}, {"context", 465}, {"mask", 469}, {"confidence", 470}, {"max_len", 471}, {"tests", 472}},
+		line: 479,
+		keys: []keyLine{{"id", 479}, {"type", 480}, {"description", 481}, {"pattern", 482}, {"context", 483}, {"mask", 487}, {"confidence", 488}, {"max_len", 489}, {"tests", 490}},
 		spec: RuleSpec{
 			ID:          "name",
 			Type:        "name",
@@ -665,8 +688,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 478,
-		keys: []keyLine{{"id", 478}, {"type", 479}, {"description", 480}, {"pattern", 481}, {"context", 482}, {"mask", 486}, {"confidence", 487}, {"max_len", 488}, {"tests", 489}},
+		line: 496,
+		keys: []keyLine{{"id", 496}, {"type", 497}, {"description", 498}, {"pattern", 499}, {"context", 500}, {"mask", 504}, {"confidence", 505}, {"max_len", 506}, {"tests", 507}},
 		spec: RuleSpec{
 			ID:          "name_intro",
 			Type:        "name",
@@ -687,8 +710,8 @@ var defaultsTable = [...]defaultRule{
 		},
 	},
 	{
-		line: 493,
-		keys: []keyLine{{"id", 493}, {"type", 494}, {"description", 495}, {"pattern", 496}, {"keywords", 497}, {"action", 498}, {"mask", 499}, {"confidence", 500}, {"tests", 501}},
+		line: 511,
+		keys: []keyLine{{"id", 511}, {"type", 512}, {"description", 513}, {"pattern", 514}, {"keywords", 515}, {"action", 516}, {"mask", 517}, {"confidence", 518}, {"tests", 519}},
 		spec: RuleSpec{
 			ID:          "url",
 			Type:        "url",

@@ -65,6 +65,7 @@ func TestCanonicalTypes(t *testing.T) {
 		{"expiry without separator", "card exp 0928 thanks", "card_expiry", "0928"},
 		{"ssn", "ssn 536-22-8741", "ssn", "536-22-8741"},
 		{"itin", "ITIN 912-70-1234", "itin", "912-70-1234"},
+		{"dea with a space", "my dea is ab 1234563 ok", "dea", "ab 1234563"},
 		{"ssn last four", "the last 4 of my SSN are 8741.", "ssn", "8741"},
 		{"npi", "Dr. Lee NPI 1234567893", "npi", "1234567893"},
 		{"dea", "DEA number AB1234563", "dea", "AB1234563"},
@@ -585,8 +586,9 @@ func TestSpanningDefaults(t *testing.T) {
 		}
 	}
 	// health_plan_id reads member numbers written in spaced groups of
-	// digits; its plan words are rare in ordinary talk.
-	want := []string{"mbi", "health_plan_id", "dob", "phone", "phone_bare", "iban", "address", "name", "name_intro", "url"}
+	// digits, dea_spaced registrant letters that may be lower case (an
+	// inert word); their words are rare in ordinary talk.
+	want := []string{"dea_spaced", "mbi", "health_plan_id", "dob", "phone", "phone_bare", "iban", "address", "name", "name_intro", "url"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("rules that read past their keywords: %q, want %q", got, want)
 	}
