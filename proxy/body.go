@@ -12,6 +12,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -297,7 +298,7 @@ func (p *Proxy) scanText(ctx context.Context, ex *exchange, direction string, te
 		return []byte(inv), ok, err
 	}
 	opts := detectors.RedactOptions{Diverter: ex.diverter(), Preceding: preceding}
-	out, err := p.redactValue(ctx, ex.rt, direction, text, opts)
+	out, _, err := p.redactValue(ctx, ex.rt, direction, text, opts)
 	if err != nil {
 		return nil, false, err
 	}
@@ -361,7 +362,23 @@ type jsonScan struct {
 	changed      bool
 	preceding    []byte // "key: ", reused: the engine does not keep it
 	precBuf      [48]byte
+	// threads holds, per field inside an array with the positions folded
+	// (messages[*].content), what one value carries to the next: chat
+	// histories resent whole to a bot hold a card and, in later
+	// messages, its expiry and code, or a question and its answer.
+	threads map[string]*jsonThread
 }
+
+// jsonThread is what a value of an array field carries to the next one.
+type jsonThread struct {
+	card     detectors.CardEnd // a card that ended a value, and what it has given since
+	cardLeft int               // values after it that may still hold its expiry or code
+	question []byte            // the question the last value ended with, and a line break
+}
+
+// jsonCardReach is how many values after a card may hold its expiry or
+// code: the history may interleave the agent's replies.
+const jsonCardReach = 4
 
 func (s *jsonScan) visitJSON(at []string, value []byte, isNumber bool) ([]byte, bool, error) {
 	if anyCovers(s.skip, at) {
@@ -374,19 +391,62 @@ func (s *jsonScan) visitJSON(at []string, value []byte, isNumber bool) ([]byte, 
 		}
 	}
 	opts := detectors.RedactOptions{Diverter: s.div, Strict: anyCovers(s.strict, at)}
+	inArray := !isNumber && slices.ContainsFunc(at, isIndex)
+	var th *jsonThread
+	if inArray && s.threads != nil {
+		if th = s.threads[tailKey(at)]; th != nil {
+			if th.cardLeft > 0 {
+				opts.AfterCard = th.card
+			}
+			// The question the value before ended with is the line
+			// above this one.
+			s.preceding = append(s.preceding[:0], th.question...)
+			opts.Preceding = s.preceding
+		}
+	}
 	if n := len(at); n > 0 && !isIndex(at[n-1]) {
-		s.preceding = append(append(s.preceding[:0], at[n-1]...), ": "...)
+		s.preceding = append(append(s.preceding[:len(opts.Preceding)], at[n-1]...), ": "...)
 		opts.Preceding = s.preceding
 	}
-	masked, err := s.p.redactValue(s.ctx, s.ex.rt, s.direction, value, opts)
+	masked, fs, err := s.p.redactValue(s.ctx, s.ex.rt, s.direction, value, opts)
 	if err != nil {
 		return nil, false, err
+	}
+	if inArray {
+		s.follow(at, th, value, masked, fs, opts.AfterCard)
 	}
 	if bytes.Equal(masked, value) {
 		return nil, false, nil
 	}
 	s.changed = true
 	return masked, true, nil
+}
+
+// follow records what a value of an array field carries to the next: a
+// card it ended with, or one of its values, and its question.
+func (s *jsonScan) follow(at []string, th *jsonThread, value, masked []byte, fs []detectors.Finding, after detectors.CardEnd) {
+	q := questionOf(masked)
+	if th == nil {
+		end := detectors.CardAtEnd(value, fs, after)
+		if end == detectors.NoCard && q == nil {
+			return
+		}
+		if s.threads == nil {
+			s.threads = make(map[string]*jsonThread)
+		}
+		th = &jsonThread{}
+		s.threads[tailKey(at)] = th
+	}
+	switch {
+	case len(fs) > 0:
+		th.card, th.cardLeft = detectors.CardAtEnd(value, fs, after), jsonCardReach
+		if th.card == detectors.NoCard {
+			th.cardLeft = 0
+		}
+	case th.cardLeft > 0:
+		th.cardLeft--
+	}
+	th.question = q
 }
 
 // isIndex reports whether a path element (or any string) is a non-empty

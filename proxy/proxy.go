@@ -631,12 +631,12 @@ func (p *Proxy) redactText(ctx context.Context, rt *route, direction string, tex
 // redactValue scans one value of a larger message (a JSON field, a form
 // value, a text body) like redactText, except that scan time is reported
 // once for the whole message by the caller.
-func (p *Proxy) redactValue(ctx context.Context, rt *route, direction string, text []byte, opts detectors.RedactOptions) ([]byte, error) {
+func (p *Proxy) redactValue(ctx context.Context, rt *route, direction string, text []byte, opts detectors.RedactOptions) ([]byte, []detectors.Finding, error) {
 	out, fs, err := p.engine.Redact(ctx, text, opts)
 	if err != nil {
-		return nil, scanFailure(err)
+		return nil, nil, scanFailure(err)
 	}
-	return out, p.observeFindings(rt, direction, fs)
+	return out, fs, p.observeFindings(rt, direction, fs)
 }
 
 // observeFindings counts findings and returns a *blockedError when one of

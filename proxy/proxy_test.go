@@ -168,6 +168,48 @@ func cfgFor(upstream string, routes ...Route) Config {
 	return Config{Upstream: upstream, Routes: routes}
 }
 
+// TestJSONHistoryThreads posts a chat history, resent whole as bots take
+// it: a card in one message, its expiry and code in later ones with the
+// agent's replies between (naming neither), and the last 4 of an SSN
+// answering a question.
+func TestJSONHistoryThreads(t *testing.T) {
+	e := httpEngine(t, detectors.Config{})
+	rec := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"ok":true}`)
+	})
+	cfg := cfgFor(rec.srv.URL, Route{Match: Match{Path: "/v1/chat/completions", Methods: []string{"POST"}}, Body: "json"})
+	_, srv := newTestProxy(t, cfg, Options{Engine: e})
+	in := `{"model":"m","messages":[` +
+		`{"role":"user","content":"pay with 4111 1111 1111 1111"},` +
+		`{"role":"assistant","content":"Thanks. Go on?"},` +
+		`{"role":"user","content":"12/27"},` +
+		`{"role":"assistant","content":"Got it. Anything else?"},` +
+		`{"role":"user","content":"321"},` +
+		`{"role":"assistant","content":"To verify you, what are the last 4 of your SSN?"},` +
+		`{"role":"user","content":"8741"},` +
+		`{"role":"user","content":"and I'd like 2 of them, 150 each"}]}`
+	resp, body := post(t, srv.URL+"/v1/chat/completions", "application/json", in)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	got := string(rec.last(t).Body)
+	for _, secret := range []string{"4111", `"12/27"`, `"321"`, `"8741"`} {
+		if strings.Contains(got, secret) {
+			t.Errorf("%s reached the upstream: %s", secret, got)
+		}
+	}
+	if !strings.Contains(got, `"and I'd like 2 of them, 150 each"`) || !strings.Contains(got, `"Thanks. Go on?"`) {
+		t.Errorf("plain messages changed: %s", got)
+	}
+	// Fields outside arrays are no thread: a top-level value after a card
+	// is its own.
+	in = `{"card":"4111 1111 1111 1111","count":"123"}`
+	if _, body = post(t, srv.URL+"/v1/chat/completions", "application/json", in); !strings.Contains(string(rec.last(t).Body), `"count":"123"`) {
+		t.Errorf("a top-level field after a card changed: %s", rec.last(t).Body)
+	}
+}
+
 func TestJSONRequestAndResponseMasking(t *testing.T) {
 	e := httpEngine(t, detectors.Config{})
 	m := masked(t, e, testCard)
