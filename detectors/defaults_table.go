@@ -283,7 +283,7 @@ var defaultsTable = [...]defaultRule{
 			ID:          "mrn",
 			Type:        "mrn",
 			Description: "Medical record number, after a record word",
-			Pattern:     "(?:^|[^0-9])(?P<v>[0-9]{6,12}|[0-9]{2,6}(?:-[0-9]{2,6}){1,3})(?:[^0-9]|$)",
+			Pattern:     "(?:^|[^A-Za-z0-9])(?P<v>(?:[A-Za-z]{1,3}-?)?[0-9]{6,12}|[0-9]{2,6}(?:-[0-9]{2,6}){1,3})(?:[^0-9]|$)",
 			Context: ContextSpec{
 				Words:    []string{"mrn", "medical record", "record number", "record #", "record no", "patient id", "patient number", "patient #", "chart number", "chart #", "hospital number"},
 				Before:   40,
@@ -291,8 +291,8 @@ var defaultsTable = [...]defaultRule{
 			},
 			Mask: "type_tag",
 			Tests: TestsSpec{
-				Match:   []string{"MRN: 12345678", "mrn#00123456", "medical record number is 4455667", "MRN#: 123-456-789"},
-				NoMatch: []string{"MRN: 12", "order 12345678"},
+				Match:   []string{"MRN: 12345678", "mrn#00123456", "medical record number is 4455667", "MRN#: 123-456-789", "MRN: A1234567", "medical record number MR-00123456"},
+				NoMatch: []string{"MRN: 12", "order 12345678", "MRN: ABCD1234567"},
 			},
 			Confidence: 0.85,
 			MaxLen:     12,
@@ -652,7 +652,7 @@ var defaultsTable = [...]defaultRule{
 			Description: "Street address or post office box, after an address word",
 			Pattern:     "(?P<v>(?i:p\\.? ?o\\.? ?box|post office box) ?#?[0-9]{1,8}|[0-9]{1,6}[A-Za-z]?(?: [A-Za-z0-9.]+){1,4} (?i:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|circle|cir|parkway|pkwy|highway|hwy|loop|plaza|plz|square|sq|trail|trl|cove|alley|crescent|expressway|expy|freeway|fwy)\\.?(?: (?:N|S|E|W|NE|NW|SE|SW)\\.?)?(?:,? (?i:apt|suite|unit|#) ?[A-Za-z0-9\\-]+)?)(?:[^A-Za-z0-9]|$)",
 			Context: ContextSpec{
-				Words:    []string{"address", "live at", "lives at", "living at", "located at", "ship to", "mail to", "reside at", "send it to"},
+				Words:    []string{"address", "live at", "lives at", "living at", "located at", "ship to", "ship it to", "mail to", "mail it to", "reside at", "send it to"},
 				Before:   40,
 				Required: true,
 			},

@@ -66,6 +66,7 @@ func TestCanonicalTypes(t *testing.T) {
 		{"ssn", "ssn 536-22-8741", "ssn", "536-22-8741"},
 		{"itin", "ITIN 912-70-1234", "itin", "912-70-1234"},
 		{"dea with a space", "my dea is ab 1234563 ok", "dea", "ab 1234563"},
+		{"mrn with letters", "MRN: MR-00123456 thanks", "mrn", "MR-00123456"},
 		{"ssn last four", "the last 4 of my SSN are 8741.", "ssn", "8741"},
 		{"npi", "Dr. Lee NPI 1234567893", "npi", "1234567893"},
 		{"dea", "DEA number AB1234563", "dea", "AB1234563"},

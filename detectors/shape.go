@@ -253,10 +253,18 @@ func abaAt(b []byte, i int) bool {
 }
 
 // mrnAt reports how a medical record number can start at b[i:]: six to
-// twelve digits, or two to six and a dash.
+// twelve digits, perhaps after one to three letters and a dash, or two to
+// six digits and a dash.
 func mrnAt(b []byte, i int) bool {
-	n := digitRun(b, i)
-	return n >= 6 && n <= 12 || n >= 2 && n <= 6 && i+n < len(b) && b[i+n] == '-'
+	k := i
+	for k < len(b) && k-i < 3 && letterByte(b[k]) {
+		k++
+	}
+	if k > i && k < len(b) && b[k] == '-' {
+		k++
+	}
+	n := digitRun(b, k)
+	return n >= 6 && n <= 12 || k == i && n >= 2 && n <= 6 && i+n < len(b) && b[i+n] == '-'
 }
 
 // addressAt reports how a street address can start at b[i:]: "po" with
