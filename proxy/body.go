@@ -426,8 +426,8 @@ func (s *jsonScan) visitJSON(at []string, value []byte, isNumber bool) ([]byte, 
 // card it ended with, or one of its values, and its question.
 func (s *jsonScan) follow(at []string, th *jsonThread, value, masked []byte, fs []detectors.Finding, after detectors.CardEnd) {
 	q := questionOf(masked)
+	end := detectors.CardAtEnd(value, fs, after)
 	if th == nil {
-		end := detectors.CardAtEnd(value, fs, after)
 		if end == detectors.NoCard && q == nil {
 			return
 		}
@@ -438,11 +438,10 @@ func (s *jsonScan) follow(at []string, th *jsonThread, value, masked []byte, fs 
 		s.threads[tailKey(at)] = th
 	}
 	switch {
+	case end != detectors.NoCard:
+		th.card, th.cardLeft = end, jsonCardReach
 	case len(fs) > 0:
-		th.card, th.cardLeft = detectors.CardAtEnd(value, fs, after), jsonCardReach
-		if th.card == detectors.NoCard {
-			th.cardLeft = 0
-		}
+		th.cardLeft = 0 // a value with other findings ends the card's thread
 	case th.cardLeft > 0:
 		th.cardLeft--
 	}
