@@ -246,12 +246,17 @@ func (s *scanner) scanSegment(sg segment) {
 		}
 	}
 	s.flagged = flagged
+	// The island's counts, from its bytes: when they are all ASCII its
+	// view is those bytes, and the counts serve the view too.
+	raw := s.buf[iw0-s.bufBase : iend-s.bufBase]
+	var stIsl, stExt textStats
+	stIsl.of(raw)
 	if !sg.all {
 		// The rules that need no keyword or context word and whose
 		// values fit in the island, and those with one near, in order.
 		free := s.e.freeByLen[min(iend-iw0, len(s.e.freeByLen)-1)]
 		if len(flagged) == 0 {
-			if !s.opts.Strict && !s.leadPending(sg) && !s.anyMayMatch(free, iw0, iend) {
+			if !s.opts.Strict && !s.leadPending(sg) && !anyMayMatch(free, &stIsl, len(raw)) {
 				s.clearNear(hits)
 				return
 			}
@@ -269,10 +274,13 @@ func (s *scanner) scanSegment(sg segment) {
 			s.cand = rules
 		}
 	}
-	isl := newView(s.buf[iw0-s.bufBase:iend-s.bufBase], iw0)
+	isl := view{b: raw, base: iw0}
+	if stIsl.high {
+		isl = newView(raw, iw0)
+		stIsl = textStats{}
+		stIsl.of(isl.b)
+	}
 	var ext view // built when a rule needs it
-	var stIsl, stExt textStats
-	stIsl.of(isl.b)
 	extBuilt, extReady := false, false
 	firstFind := len(s.finds)
 	for _, r := range rules {
@@ -397,21 +405,18 @@ func (s *scanner) scanSegment(sg segment) {
 	}
 }
 
-// anyMayMatch reports whether a rule of rules may find a value in the
-// island [a, b), by their prefilters, before any view of it is built.
-// Text above ASCII is normalised in views: it may.
-func (s *scanner) anyMayMatch(rules []*Rule, a, b int) bool {
+// anyMayMatch reports whether a rule of rules may find a value in an
+// island of n bytes with the counts st, by their prefilters. Text above
+// ASCII is normalised in views: it may.
+func anyMayMatch(rules []*Rule, st *textStats, n int) bool {
 	if len(rules) == 0 {
 		return false
 	}
-	raw := s.buf[a-s.bufBase : b-s.bufBase]
-	var st textStats
-	st.of(raw)
 	if st.high {
 		return true
 	}
 	for _, r := range rules {
-		if st.pass(&r.pre, len(raw)) {
+		if st.pass(&r.pre, n) {
 			return true
 		}
 	}
