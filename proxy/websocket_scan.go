@@ -16,7 +16,7 @@ import (
 // separators and its context keyword.
 const wsTailSize = 128
 
-// wsMaxTails bounds the fields whose tails one direction keeps.
+// wsMaxTails bounds the fields whose state one direction keeps.
 const wsMaxTails = 32
 
 // wsEnv is what a wsScanner needs from the proxy.
@@ -94,9 +94,8 @@ type wsScanner struct {
 	env       *wsEnv
 	direction string // "request" (client to upstream) or "response"
 	side      int    // 0 request, 1 response: its index in env.thread
-	tails     map[string][]byte
-	cards     map[string]detectors.CardEnd
-	order     []string // tails' keys, oldest first
+	fields    map[string]*wsField
+	order     []string // fields' keys, oldest first
 	// For the message being scanned: the other side's question it
 	// answers, and the question it ends with.
 	answers, asks []byte
@@ -104,7 +103,7 @@ type wsScanner struct {
 
 // newWSScanner starts the scanner of one direction of a connection.
 func newWSScanner(env *wsEnv, direction string) *wsScanner {
-	s := &wsScanner{env: env, direction: direction, tails: make(map[string][]byte), cards: make(map[string]detectors.CardEnd)}
+	s := &wsScanner{env: env, direction: direction, fields: make(map[string]*wsField)}
 	if direction == "response" {
 		s.side = 1
 	}
@@ -211,11 +210,12 @@ func (s *wsScanner) value(ctx context.Context, key string, text []byte, isNumber
 	if !isNumber {
 		// The other side's question when it spoke last, else the text
 		// this field released last.
-		opts.Preceding = s.tails[key]
+		if f := s.fields[key]; f != nil {
+			opts.Preceding, opts.AfterCard = f.tail, f.card
+		}
 		if s.answers != nil {
 			opts.Preceding = s.answers
 		}
-		opts.AfterCard = s.cards[key]
 	}
 	out, fs, err := s.env.redact(ctx, s.direction, text, opts)
 	if err != nil {
@@ -225,12 +225,9 @@ func (s *wsScanner) value(ctx context.Context, key string, text []byte, isNumber
 		if q := questionOf(out); q != nil {
 			s.asks = q
 		}
-		s.keepTail(key, out)
-		if end := detectors.CardAtEnd(text, fs, opts.AfterCard); end != detectors.NoCard {
-			s.cards[key] = end
-		} else {
-			delete(s.cards, key)
-		}
+		f := s.field(key)
+		f.keepTail(out)
+		f.card = detectors.CardAtEnd(text, fs, opts.AfterCard)
 	}
 	return out, nil
 }
@@ -249,17 +246,32 @@ func secureCommand(text []byte) (string, bool) {
 	return name, true
 }
 
-// keepTail appends released text to the tail of key, bounded.
-func (s *wsScanner) keepTail(key string, released []byte) {
-	t, ok := s.tails[key]
-	if !ok {
+// wsField is what a field (array positions folded) of one direction
+// carries from a message to the next.
+type wsField struct {
+	tail []byte            // the text it released last, bounded
+	card detectors.CardEnd // whether that text ended with a card
+}
+
+// field returns the state of key, made if new; past wsMaxTails fields the
+// oldest is dropped.
+func (s *wsScanner) field(key string) *wsField {
+	f := s.fields[key]
+	if f == nil {
 		if len(s.order) >= wsMaxTails {
-			delete(s.tails, s.order[0])
-			delete(s.cards, s.order[0])
+			delete(s.fields, s.order[0])
 			s.order = s.order[1:]
 		}
 		s.order = append(s.order, key)
+		f = &wsField{}
+		s.fields[key] = f
 	}
+	return f
+}
+
+// keepTail appends released text to the field's tail, bounded.
+func (f *wsField) keepTail(released []byte) {
+	t := f.tail
 	if len(released) >= wsTailSize {
 		t = append(t[:0], released[len(released)-wsTailSize:]...)
 	} else {
@@ -268,5 +280,5 @@ func (s *wsScanner) keepTail(key string, released []byte) {
 			t = append(t[:0], t[over:]...)
 		}
 	}
-	s.tails[key] = t
+	f.tail = t
 }

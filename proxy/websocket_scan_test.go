@@ -106,7 +106,7 @@ func TestWebSocketScanTails(t *testing.T) {
 	if _, err := s.scan(ctx, []byte(long)); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(s.tails[tailKey([]string{"text"})]); n != wsTailSize {
+	if n := len(s.fields[tailKey([]string{"text"})].tail); n != wsTailSize {
 		t.Errorf("tail holds %d bytes, want %d", n, wsTailSize)
 	}
 	for i := 0; i < 3*wsMaxTails; i++ {
@@ -114,8 +114,8 @@ func TestWebSocketScanTails(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(s.tails) > wsMaxTails || len(s.order) != len(s.tails) {
-		t.Errorf("%d tails kept, bound %d", len(s.tails), wsMaxTails)
+	if len(s.fields) > wsMaxTails || len(s.order) != len(s.fields) {
+		t.Errorf("%d tails kept, bound %d", len(s.fields), wsMaxTails)
 	}
 }
 
