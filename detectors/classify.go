@@ -177,35 +177,24 @@ func (pt *partitioner) settleWords(m *blockMasks, abs int, wordStarts, bad, noLo
 	for ni := notInert; ni != 0; ni &= ni - 1 {
 		we := bits.TrailingZeros64(ni)
 		ws := startOfWord(wordStarts, we-1)
-		if pt.open && wordStarts&validBits(ws)&^validBits(settled) != 0 {
+		if wordStarts&validBits(ws)&^validBits(settled) != 0 {
 			// An inert word came after the island.
-			pt.emit(pt.islEnd, false)
-			pt.open = false
+			pt.closeIsland()
 		}
 		pt.closeGap(abs + ws - 1)
-		start, end := abs+ws, abs+we
-		switch {
-		case !pt.open:
-			pt.open, pt.islStart, pt.forcedStart = true, start, false
-		case start-pt.islStart >= softCap:
-			pt.emit(pt.islEnd, true)
-			pt.islStart, pt.forcedStart = start, true
-		}
-		pt.islEnd = end
+		pt.extendIsland(abs+ws, abs+we)
 		settled = we
 	}
-	if pt.open && wordStarts&validBits(limit)&^validBits(settled) != 0 {
-		pt.emit(pt.islEnd, false)
-		pt.open = false
+	if wordStarts&validBits(limit)&^validBits(settled) != 0 {
+		pt.closeIsland()
 	}
 }
 
 // closeGap closes the open island if the white space after it, up to and
 // including last, is as long as gapCap.
 func (pt *partitioner) closeGap(last int) {
-	if pt.open && last-pt.islEnd >= gapCap {
-		pt.emit(pt.islEnd, false)
-		pt.open = false
+	if last-pt.islEnd >= gapCap {
+		pt.closeIsland()
 	}
 }
 

@@ -197,9 +197,8 @@ func (pt *partitioner) feedWords(p []byte, base int, next []int32, class *[256]u
 				pt.endWord(base + i)
 				inWord = false
 				longAt, fastUntil = len(p)+1, -1
-			} else if pt.open && base+i-pt.islEnd >= gapCap {
-				pt.emit(pt.islEnd, false)
-				pt.open = false
+			} else {
+				pt.closeGap(base + i)
 			}
 		} else {
 			if !inWord {
@@ -294,18 +293,30 @@ func (pt *partitioner) confirm(nextLetter bool) {
 func (pt *partitioner) endWord(end int) {
 	pt.inWord = false
 	if !pt.all && pt.wflags&(fBad|fLong|fHit) == 0 && (pt.wflags&fLower != 0 || pt.wupper == 1) {
-		if pt.open {
-			pt.emit(pt.islEnd, false)
-			pt.open = false
-		}
+		pt.closeIsland()
 		return
 	}
+	pt.extendIsland(pt.wordStart, end)
+}
+
+// closeIsland emits the open island, if any: an inert word, or white space
+// as long as gapCap, came after it.
+func (pt *partitioner) closeIsland() {
+	if pt.open {
+		pt.emit(pt.islEnd, false)
+		pt.open = false
+	}
+}
+
+// extendIsland adds the word [start, end), not inert, to the open island,
+// or opens one with it; an island as long as softCap is cut before it.
+func (pt *partitioner) extendIsland(start, end int) {
 	switch {
 	case !pt.open:
-		pt.open, pt.islStart, pt.forcedStart = true, pt.wordStart, false
-	case pt.wordStart-pt.islStart >= softCap:
+		pt.open, pt.islStart, pt.forcedStart = true, start, false
+	case start-pt.islStart >= softCap:
 		pt.emit(pt.islEnd, true)
-		pt.islStart, pt.forcedStart = pt.wordStart, true
+		pt.islStart, pt.forcedStart = start, true
 	}
 	pt.islEnd = end
 }
@@ -324,10 +335,7 @@ func (pt *partitioner) finish(end int) {
 	if pt.inWord {
 		pt.endWord(end)
 	}
-	if pt.open {
-		pt.emit(pt.islEnd, false)
-		pt.open = false
-	}
+	pt.closeIsland()
 }
 
 // safe returns the position before which the partitioner will emit no
